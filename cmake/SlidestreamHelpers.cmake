@@ -1,0 +1,20 @@
+# slidestream_warnings(TARGET): the project's own code builds with -Wall -Wextra (and -Werror).
+function(slidestream_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow)
+  if(SLIDESTREAM_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# slidestream_add_module(NAME SOURCES ... [PUBLIC deps...] [PRIVATE deps...])
+# A static library slidestream_<NAME> with the public include directory.
+function(slidestream_add_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC;PRIVATE" ${ARGN})
+  set(target slidestream_${name})
+  add_library(${target} STATIC ${ARG_SOURCES})
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC} PRIVATE ${ARG_PRIVATE})
+  slidestream_warnings(${target})
+endfunction()

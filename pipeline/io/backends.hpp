@@ -1,0 +1,49 @@
+// Private to the io module: the backend table and the spacing resolution shared by backends.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slidestream/io.hpp"
+
+namespace slidestream::detail {
+
+/// A spacing found in a slide's metadata, and where it was found.
+struct SpacingCandidate {
+  Spacing spacing;
+  std::string source;  ///< e.g. "openslide.mpp", "tiff-resolution"
+};
+
+/// Fills info.spacing, info.spacing_source and every level's spacing: the user's override when
+/// given, else the first plausible candidate (in the backend's order of trust). Throws
+/// kMissingMetadata naming the slide and --mpp when there is none.
+void resolve_spacing(SlideInfo& info, const std::vector<SpacingCandidate>& candidates,
+                     const OpenOptions& options);
+
+/// One entry of the probe table: a cheap `detect` and the `open` that goes with it, in the
+/// manner of OpenSlide's per-vendor {detect, open} descriptors.
+struct BackendDescriptor {
+  Backend id;
+  const char* name;
+  /// Returns an empty string when the backend can read `path`, else why not.
+  std::string (*detect)(const std::filesystem::path& path);
+  std::unique_ptr<SlideReader> (*open)(const std::filesystem::path& path,
+                                       const OpenOptions& options);
+};
+
+/// Starts libvips once and routes library warnings to the debug log.
+void initialise_io_libraries();
+
+std::string detect_openslide(const std::filesystem::path& path);
+std::unique_ptr<SlideReader> open_with_openslide(const std::filesystem::path& path,
+                                            const OpenOptions& options);
+std::string detect_vips(const std::filesystem::path& path);
+std::unique_ptr<SlideReader> open_with_vips(const std::filesystem::path& path,
+                                       const OpenOptions& options);
+
+/// Largest number of pixels one read may produce (a guard against absurd requests).
+inline constexpr std::int64_t kMaxReadPixels = std::int64_t{1} << 28;
+
+}  // namespace slidestream::detail

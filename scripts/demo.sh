@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: installs what is missing, builds, then
+#   1. synthesises a sample slide (with truth raster and QuPath annotations),
+#   2. shows its metadata,
+#   3. reads concentric HookNet-style patches (284 px at 0.5 and 8.0 um/px) at its centre.
+# Outputs go to out/demo/.
+#
+#   scripts/demo.sh              the synthetic sample slide
+#   scripts/demo.sh SLIDE [--mpp X]   the same reads on your own slide
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${SLIDESTREAM_BUILD_DIR:-$root/build}"
+out="$root/out/demo"
+
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh" --target slidestream
+slidestream="$build/pipeline/cli/slidestream"
+mkdir -p "$out"
+
+if [ $# -ge 1 ]; then
+  slide="$1"
+  shift
+else
+  slide="$out/sample.tif"
+  echo "== synth: a 8192 x 6144 synthetic H&E slide at 0.5 um/px"
+  "$slidestream" synth -o "$slide" --size 8192x6144 --mpp 0.5 --seed 1 \
+    --truth "$out/sample.truth.tif" --annotations "$out/sample.geojson"
+fi
+
+echo "== info"
+"$slidestream" info "$slide" "$@"
+"$slidestream" info "$slide" --json "$@" > "$out/info.json"
+
+# The centre of the slide, in level-0 pixels.
+read -r width height < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["width"], j["height"])' "$out/info.json")
+center="$((width / 2)),$((height / 2))"
+
+echo "== read: target 284 px at 0.5 um/px and context 284 px at 8.0 um/px around $center"
+"$slidestream" read "$slide" --spacing 0.5 --size 284 --center "$center" -o "$out/target.png" "$@"
+"$slidestream" read "$slide" --spacing 8.0 --size 284 --center "$center" -o "$out/context.png" \
+  --mask "$out/context.valid.png" "$@"
+
+echo
+echo "Outputs in $out:"
+ls -1 "$out"

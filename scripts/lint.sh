@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The project's own code: clang-format, module layering, and clang-tidy with warnings as errors.
+#   scripts/lint.sh [BUILD_DIR]     (BUILD_DIR holds compile_commands.json; default build/)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+cd "$root"
+
+mapfile -t sources < <(git ls-files -co --exclude-standard -- \
+  'pipeline/*.cpp' 'pipeline/*.hpp' 'include/*.hpp' 'models/*.cpp' 'models/*.hpp' \
+  'stain/*.cpp' 'stain/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 'examples/*.cpp' 'benchmarks/*.cpp' |
+  sort -u)
+status=0
+
+echo "lint: clang-format on ${#sources[@]} files"
+if ! clang-format --dry-run -Werror "${sources[@]}"; then
+  echo "lint: run 'clang-format -i' on the files above" >&2
+  status=1
+fi
+
+# Each module may include only the public headers of the modules below it
+# (docs/ARCHITECTURE.md); the CMake links say the same, this catches a stray #include.
+declare -A allowed=(
+  [core]="core version"
+  [geometry]="core geometry"
+  [io]="core geometry io"
+  [synth]="core geometry synth"
+  [jobs]="core geometry io synth jobs"
+  [cli]="core geometry io synth jobs"
+)
+echo "lint: module layering"
+for module in "${!allowed[@]}"; do
+  for file in $(ls pipeline/"$module"/*.[ch]pp include/slidestream/"$module".hpp 2>/dev/null); do
+    for used in $(grep -ho '#include "slidestream/[a-z_]*\.hpp"' "$file" | sed 's/.*slidestream\/\(.*\)\.hpp"/\1/'); do
+      if [[ " ${allowed[$module]} " != *" $used "* ]]; then
+        echo "$file: module '$module' must not include slidestream/$used.hpp" >&2
+        status=1
+      fi
+    done
+  done
+done
+
+if [ ! -f "$build/compile_commands.json" ]; then
+  echo "lint: $build/compile_commands.json is missing; build first (scripts/build.sh)" >&2
+  exit 1
+fi
+mapfile -t units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$')
+echo "lint: clang-tidy on ${#units[@]} translation units"
+if ! printf '%s\n' "${units[@]}" |
+  xargs -P "$(nproc)" -n 1 clang-tidy -p "$build" --quiet > /tmp/slidestream-clang-tidy.log 2>&1; then
+  grep -v "warnings generated\|Suppressed\|Use -header-filter\|Use -system-headers" \
+    /tmp/slidestream-clang-tidy.log >&2 || true
+  status=1
+fi
+[ $status -eq 0 ] && echo "lint: clean"
+exit $status

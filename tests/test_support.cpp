@@ -1,0 +1,96 @@
+#include "test_support.hpp"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <opencv2/core.hpp>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace slidestream::testing {
+
+std::optional<fs::path> test_data_dir() {
+  const char* env = std::getenv("SLIDESTREAM_TEST_DATA");
+  const fs::path dir = env != nullptr && *env != '\0'
+                           ? fs::path(env)
+                           : fs::path(SLIDESTREAM_SOURCE_DIR) / ".." / "shared" / "data";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return std::nullopt;
+  }
+  return dir;
+}
+
+std::optional<fs::path> test_data_file(const std::string& relative) {
+  const auto dir = test_data_dir();
+  if (!dir || !fs::exists(*dir / relative)) {
+    return std::nullopt;
+  }
+  return *dir / relative;
+}
+
+fs::path synthetic_slide(const std::string& name, const SynthOptions& options) {
+  const fs::path dir = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata";
+  fs::create_directories(dir);
+  const fs::path slide = dir / (name + ".tif");
+  SynthOptions with_outputs = options;
+  with_outputs.truth_path = dir / (name + ".truth.tif");
+  with_outputs.annotations_path = dir / (name + ".geojson");
+  with_outputs.progress = false;
+  // Outputs are renamed into place when complete, so concurrent test processes may race here
+  // harmlessly: both write the same bytes.
+  if (!fs::exists(slide) || !fs::exists(*with_outputs.truth_path) ||
+      !fs::exists(*with_outputs.annotations_path)) {
+    synthesize_slide(slide, with_outputs);
+  }
+  return slide;
+}
+
+fs::path small_lossless_slide() {
+  SynthOptions options;
+  options.size = Size{3000, 2000};
+  options.mpp_um = 0.5;
+  options.seed = 7;
+  options.compression = "deflate";
+  return synthetic_slide("small-lossless", options);
+}
+
+double psnr(const cv::Mat& a, const cv::Mat& b) {
+  const double mse = cv::norm(a, b, cv::NORM_L2SQR) / static_cast<double>(a.total() * a.channels());
+  return mse == 0 ? INFINITY : 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+TempDir::TempDir() {
+  std::random_device device;
+  path_ = fs::temp_directory_path() / ("slidestream-test-" + std::to_string(device()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ignored);
+  fs::remove_all(path_, ignored);
+}
+
+CommandResult run_cli(const std::string& arguments, bool with_stderr) {
+  const std::string command = std::string(SLIDESTREAM_CLI_PATH) + " " + arguments +
+                              (with_stderr ? " 2>&1" : " 2>/dev/null");
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return result;
+  }
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) {
+    result.output += buffer.data();
+  }
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace slidestream::testing
