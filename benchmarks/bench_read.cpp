@@ -40,7 +40,7 @@ void BM_OpenSlideReadRegion(benchmark::State& state) {
   openslide_get_level0_dimensions(slide, &width, &height);
   const auto origins = tile_origins({width, height});
   std::vector<std::uint32_t> buffer(kTile * kTile);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     for (const auto& origin : origins) {
       openslide_read_region(slide, buffer.data(), origin.x, origin.y, 0, kTile, kTile);
       benchmark::DoNotOptimize(buffer.data());
@@ -48,23 +48,23 @@ void BM_OpenSlideReadRegion(benchmark::State& state) {
   }
   state.counters["tiles/s"] = benchmark::Counter(static_cast<double>(origins.size()),
                                                  benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["MP/s"] = benchmark::Counter(
-      static_cast<double>(origins.size() * kTile * kTile) / 1e6,
-      benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MP/s"] =
+      benchmark::Counter(static_cast<double>(origins.size() * kTile * kTile) / 1e6,
+                         benchmark::Counter::kIsIterationInvariantRate);
   openslide_close(slide);
 }
 
 void BM_SlideReader(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   slidestream::OpenOptions options;
-  options.backend = state.range(1) == 0 ? slidestream::Backend::kOpenSlide
-                                        : slidestream::Backend::kVips;
+  options.backend =
+      state.range(1) == 0 ? slidestream::Backend::kOpenSlide : slidestream::Backend::kVips;
   const auto reader = slidestream::open_slide(g_slide, options);
   const auto origins = tile_origins(reader->info().size());
   const double spacing = reader->info().spacing.x_um;
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism,
                             static_cast<size_t>(threads));
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     tbb::parallel_for(size_t{0}, origins.size(), [&](size_t i) {
       const auto patch = reader->read_from_origin(origins[i], {kTile, kTile}, spacing);
       benchmark::DoNotOptimize(patch.rgb.data);
@@ -72,9 +72,9 @@ void BM_SlideReader(benchmark::State& state) {
   }
   state.counters["tiles/s"] = benchmark::Counter(static_cast<double>(origins.size()),
                                                  benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["MP/s"] = benchmark::Counter(
-      static_cast<double>(origins.size() * kTile * kTile) / 1e6,
-      benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MP/s"] =
+      benchmark::Counter(static_cast<double>(origins.size() * kTile * kTile) / 1e6,
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace

@@ -125,15 +125,25 @@ TEST(BadInput, TruncatedSyntheticTiffFailsInBothBackends) {
 
 TEST(BadInput, NonsenseRequestsAreInvalidArguments) {
   const auto reader = open_slide(testing::small_lossless_slide());
-  EXPECT_EQ(expect_error([&] { reader->read_centered({100, 100}, {64, 64}, 0.0); }).code(),
+  EXPECT_EQ(expect_error([&] {
+              reader->read_centered({100, 100}, {64, 64}, 0.0);
+            }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(expect_error([&] { reader->read_centered({100, 100}, {-64, 64}, 0.5); }).code(),
+  EXPECT_EQ(expect_error([&] {
+              reader->read_centered({100, 100}, {-64, 64}, 0.5);
+            }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(expect_error([&] { reader->read_centered({100, 100}, {64, 64}, -2.0); }).code(),
+  EXPECT_EQ(expect_error([&] {
+              reader->read_centered({100, 100}, {64, 64}, -2.0);
+            }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(expect_error([&] { reader->read_centered({100, 100}, {100000, 100000}, 0.5); }).code(),
+  EXPECT_EQ(expect_error([&] {
+              reader->read_centered({100, 100}, {100000, 100000}, 0.5);
+            }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(expect_error([&] { reader->read_level(99, Rect{0, 0, 8, 8}); }).code(),
+  EXPECT_EQ(expect_error([&] {
+              reader->read_level(99, Rect{0, 0, 8, 8});
+            }).code(),
             ErrorCode::kInvalidArgument);
 }
 

@@ -15,7 +15,9 @@ namespace {
 using testing::run_cli;
 using testing::TempDir;
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
 
 TEST(Cli, HelpListsTheSubcommands) {
   const auto result = run_cli("--help");
@@ -60,8 +62,8 @@ TEST(Cli, ReadWritesThePatchTheMaskAndASidecar) {
   const fs::path out = dir / "patch.png";
   const fs::path mask = dir / "mask.png";
   const auto result = run_cli("read " + quoted(testing::small_lossless_slide()) +
-                              " --spacing 2 --size 200x100 --center 100,1000 -o " +
-                              quoted(out) + " --mask " + quoted(mask));
+                              " --spacing 2 --size 200x100 --center 100,1000 -o " + quoted(out) +
+                              " --mask " + quoted(mask));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const cv::Mat patch = cv::imread(out.string());
   EXPECT_EQ(patch.size(), cv::Size(200, 100));
@@ -82,7 +84,9 @@ struct BadCommand {
   const char* message;
 };
 
-void PrintTo(const BadCommand& command, std::ostream* out) { *out << command.name; }
+void PrintTo(const BadCommand& command, std::ostream* out) {
+  *out << command.name;
+}
 
 class CliBadInput : public ::testing::TestWithParam<BadCommand> {};
 
@@ -123,9 +127,9 @@ INSTANTIATE_TEST_SUITE_P(Cli, CliBadInput, ::testing::ValuesIn(bad_commands()),
 
 TEST(Cli, MissingOutputFolderLeavesNoPartialFile) {
   TempDir dir;
-  const auto result = run_cli("read " + quoted(testing::small_lossless_slide()) +
-                              " --spacing 1 --size 64 --center 10,10 -o " +
-                              quoted(dir / "missing" / "p.png"));
+  const auto result =
+      run_cli("read " + quoted(testing::small_lossless_slide()) +
+              " --spacing 1 --size 64 --center 10,10 -o " + quoted(dir / "missing" / "p.png"));
   EXPECT_EQ(result.exit_code, 8);
   EXPECT_TRUE(fs::is_empty(dir.path()));
 }
@@ -136,7 +140,8 @@ TEST(Cli, RealSlideErrorsUseTheDocumentedExitCodes) {
   TempDir dir;
   const auto unsupported = run_cli("info " + quoted(dicom));
   EXPECT_EQ(unsupported.exit_code, 4) << unsupported.output;
-  const std::string read_args = " --spacing 1 --size 64 --center 2000,2000 -o " + quoted(dir / "p.png");
+  const std::string read_args =
+      " --spacing 1 --size 64 --center 2000,2000 -o " + quoted(dir / "p.png");
   const auto missing_mpp = run_cli("read " + quoted(no_mpp) + read_args);
   EXPECT_EQ(missing_mpp.exit_code, 6) << missing_mpp.output;
   EXPECT_NE(missing_mpp.output.find("--mpp"), std::string::npos);

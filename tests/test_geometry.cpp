@@ -9,42 +9,43 @@ namespace slidestream {
 namespace {
 
 // A 40x-like pyramid: 0.25 um/px with downsamples 1, 4, 16, 64.
-const std::vector<LevelGeometry> kPyramid{{{80000, 60000}, 1.0},
-                                          {{20000, 15000}, 4.0},
-                                          {{5000, 3750}, 16.0},
-                                          {{1250, 937}, 64.0}};
+const std::vector<LevelGeometry>& pyramid() {
+  static const std::vector<LevelGeometry> levels{
+      {{80000, 60000}, 1.0}, {{20000, 15000}, 4.0}, {{5000, 3750}, 16.0}, {{1250, 937}, 64.0}};
+  return levels;
+}
 const Spacing kSpacing{0.25, 0.25};
 
 TEST(ChooseLevel, PicksLevelZeroForItsOwnSpacing) {
-  const LevelChoice choice = choose_level(kPyramid, kSpacing, 0.25);
+  const LevelChoice choice = choose_level(pyramid(), kSpacing, 0.25);
   EXPECT_EQ(choice.level, 0);
   EXPECT_DOUBLE_EQ(choice.scale_x, 1.0);
 }
 
 TEST(ChooseLevel, PicksTheCoarsestLevelThatIsFineEnough) {
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 0.5).level, 0);   // level 1 is 1.0 um/px: too coarse
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 1.0).level, 1);
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 2.0).level, 1);
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 8.0).level, 2);  // level 3 (16 um/px): too coarse
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 16.0).level, 3);
-  const LevelChoice at_8 = choose_level(kPyramid, kSpacing, 8.0);
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 0.5).level, 0);  // level 1 is 1.0 um/px: too coarse
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 1.0).level, 1);
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 2.0).level, 1);
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 8.0).level, 2);  // level 3 (16 um/px): too coarse
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 16.0).level, 3);
+  const LevelChoice at_8 = choose_level(pyramid(), kSpacing, 8.0);
   EXPECT_NEAR(at_8.scale_x, 2.0, 1e-12);
 }
 
 TEST(ChooseLevel, AcceptsALevelWithinTheTolerance) {
   // 1.0 um/px level serves a 0.96 um/px request: 4.2 % coarser, inside the 5 % tolerance.
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 0.96).level, 1);
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 0.96).level, 1);
   // ... but not a 0.94 um/px request (6.4 % coarser).
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 0.94).level, 0);
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 0.94).level, 0);
   LevelChoiceOptions strict;
   strict.tolerance = 0.0;
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 0.96, strict).level, 0);
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 0.96, strict).level, 0);
 }
 
 TEST(ChooseLevel, RefusesToUpsampleBeyondTheTolerance) {
-  EXPECT_EQ(choose_level(kPyramid, kSpacing, 0.24).level, 0);  // 4 % upsample is allowed
+  EXPECT_EQ(choose_level(pyramid(), kSpacing, 0.24).level, 0);  // 4 % upsample is allowed
   try {
-    choose_level(kPyramid, kSpacing, 0.2);
+    choose_level(pyramid(), kSpacing, 0.2);
     FAIL() << "expected an error";
   } catch (const Error& error) {
     EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
@@ -52,15 +53,15 @@ TEST(ChooseLevel, RefusesToUpsampleBeyondTheTolerance) {
   }
   LevelChoiceOptions upsample;
   upsample.allow_upsample = true;
-  const LevelChoice choice = choose_level(kPyramid, kSpacing, 0.125, upsample);
+  const LevelChoice choice = choose_level(pyramid(), kSpacing, 0.125, upsample);
   EXPECT_EQ(choice.level, 0);
   EXPECT_DOUBLE_EQ(choice.scale_x, 0.5);
 }
 
 TEST(ChooseLevel, RejectsSpacingThatIsNotPositive) {
-  EXPECT_THROW(choose_level(kPyramid, kSpacing, 0.0), Error);
-  EXPECT_THROW(choose_level(kPyramid, kSpacing, -1.0), Error);
-  EXPECT_THROW(choose_level(kPyramid, kSpacing, std::nan("")), Error);
+  EXPECT_THROW(choose_level(pyramid(), kSpacing, 0.0), Error);
+  EXPECT_THROW(choose_level(pyramid(), kSpacing, -1.0), Error);
+  EXPECT_THROW(choose_level(pyramid(), kSpacing, std::nan("")), Error);
 }
 
 TEST(ChooseLevel, UsesTheCoarserAxisOfAnisotropicSpacing) {
@@ -68,16 +69,16 @@ TEST(ChooseLevel, UsesTheCoarserAxisOfAnisotropicSpacing) {
   EXPECT_TRUE(anisotropic.is_anisotropic());
   EXPECT_FALSE(kSpacing.is_anisotropic());
   // Level 1 is 1.0 x 1.04 um/px: y exceeds 0.98 * 1.05 = 1.029, so level 0 serves 0.98.
-  EXPECT_EQ(choose_level(kPyramid, anisotropic, 0.98).level, 0);
-  EXPECT_EQ(choose_level(kPyramid, anisotropic, 1.0).level, 1);
+  EXPECT_EQ(choose_level(pyramid(), anisotropic, 0.98).level, 0);
+  EXPECT_EQ(choose_level(pyramid(), anisotropic, 1.0).level, 1);
 }
 
 TEST(FieldOfView, CentredPatchesAtTwoSpacingsShareTheirCentre) {
   const Point center{10000, 8000};
   const RectF target = fov_from_center(center, {284, 284}, 0.5, kSpacing);
   const RectF context = fov_from_center(center, {284, 284}, 8.0, kSpacing);
-  EXPECT_DOUBLE_EQ(target.width, 568.0);       // 284 px * 0.5 um / 0.25 um
-  EXPECT_DOUBLE_EQ(context.width, 9088.0);     // 284 px * 8 um / 0.25 um
+  EXPECT_DOUBLE_EQ(target.width, 568.0);    // 284 px * 0.5 um / 0.25 um
+  EXPECT_DOUBLE_EQ(context.width, 9088.0);  // 284 px * 8 um / 0.25 um
   EXPECT_DOUBLE_EQ(target.x + target.width / 2, 10000.0);
   EXPECT_DOUBLE_EQ(context.x + context.width / 2, 10000.0);
   EXPECT_DOUBLE_EQ(context.y + context.height / 2, 8000.0);

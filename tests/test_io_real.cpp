@@ -14,7 +14,8 @@ namespace {
 
 std::vector<fs::path> case_files() {
   std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(fs::path(SLIDESTREAM_SOURCE_DIR) / "tests" / "cases")) {
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(SLIDESTREAM_SOURCE_DIR) / "tests" / "cases")) {
     if (entry.path().extension() == ".yaml") {
       files.push_back(entry.path());
     }

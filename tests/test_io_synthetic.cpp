@@ -17,8 +17,8 @@ using testing::psnr;
 using testing::small_lossless_slide;
 
 cv::Mat vips_crop(const std::filesystem::path& slide, int page, const Rect& rect) {
-  const vips::VImage image = vips::VImage::new_from_file(
-      slide.c_str(), vips::VImage::option()->set("page", page));
+  const vips::VImage image =
+      vips::VImage::new_from_file(slide.c_str(), vips::VImage::option()->set("page", page));
   const vips::VImage crop = image.crop(static_cast<int>(rect.x), static_cast<int>(rect.y),
                                        static_cast<int>(rect.width), static_cast<int>(rect.height));
   size_t bytes = 0;
@@ -120,11 +120,13 @@ TEST_P(BothBackends, ConcurrentReadsEqualSerialReads) {
     double spacing;
   };
   std::vector<Request> requests;
+  requests.reserve(96);
   for (int i = 0; i < 96; ++i) {
     requests.push_back({Point{(i * 397) % 3100 - 50, (i * 211) % 2100 - 50},
                         i % 3 == 0 ? 0.5 : (i % 3 == 1 ? 2.0 : 3.3)});
   }
   std::vector<cv::Mat> serial;
+  serial.reserve(requests.size());
   for (const Request& request : requests) {
     serial.push_back(reader->read_centered(request.center, {128, 128}, request.spacing).rgb);
   }

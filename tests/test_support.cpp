@@ -36,7 +36,7 @@ std::optional<fs::path> test_data_file(const std::string& relative) {
 fs::path synthetic_slide(const std::string& name, const SynthOptions& options) {
   const fs::path dir = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata";
   fs::create_directories(dir);
-  const fs::path slide = dir / (name + ".tif");
+  fs::path slide = dir / (name + ".tif");
   SynthOptions with_outputs = options;
   with_outputs.truth_path = dir / (name + ".truth.tif");
   with_outputs.annotations_path = dir / (name + ".geojson");

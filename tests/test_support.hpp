@@ -3,10 +3,9 @@
 #pragma once
 
 #include <filesystem>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <string>
-
-#include <opencv2/core.hpp>
 
 #include "slidestream/synth.hpp"
 
@@ -54,11 +53,11 @@ CommandResult run_cli(const std::string& arguments, bool with_stderr = true);
 }  // namespace slidestream::testing
 
 /// Skips the current test, saying which data it needs, when a test data file is absent.
-#define SLIDESTREAM_REQUIRE_DATA(variable, relative)                                      \
-  const auto variable##_found = ::slidestream::testing::test_data_file(relative);         \
-  if (!variable##_found) {                                                                 \
-    GTEST_SKIP() << "needs " << (relative)                                                 \
+#define SLIDESTREAM_REQUIRE_DATA(variable, relative)                                        \
+  const auto variable##_found = ::slidestream::testing::test_data_file(relative);           \
+  if (!variable##_found) {                                                                  \
+    GTEST_SKIP() << "needs " << (relative)                                                  \
                  << " from the shared test data; set SLIDESTREAM_TEST_DATA or place it in " \
-                    "../shared/data";                                                      \
-  }                                                                                        \
-  const std::filesystem::path variable = *variable##_found
+                    "../shared/data";                                                       \
+  }                                                                                         \
+  const std::filesystem::path& variable = *variable##_found

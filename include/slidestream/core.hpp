@@ -46,7 +46,9 @@ class Error : public std::runtime_error {
 };
 
 /// Exit status for an error code (its numeric value; 0 is success).
-inline int exit_code(ErrorCode code) { return static_cast<int>(code); }
+inline int exit_code(ErrorCode code) {
+  return static_cast<int>(code);
+}
 
 /// Throws kNotFound unless `path` is an existing, readable regular file.
 void require_readable_file(const std::filesystem::path& path);

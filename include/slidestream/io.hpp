@@ -62,12 +62,13 @@ struct SlideInfo {
   std::string backend;  ///< "openslide" or "vips"
   std::string vendor;   ///< e.g. "aperio", "hamamatsu", "generic-tiff", "qptiff", "png"
   std::vector<Level> levels;
-  Spacing spacing;             ///< level-0 um/px
-  std::string spacing_source;  ///< "openslide.mpp", "tiff-resolution", "qptiff-xml", "ome-xml", "user"
+  Spacing spacing;  ///< level-0 um/px
+  std::string
+      spacing_source;  ///< "openslide.mpp", "tiff-resolution", "qptiff-xml", "ome-xml", "user"
   std::optional<double> objective_power;
   std::vector<AssociatedImage> associated_images;
-  std::string quickhash;  ///< openslide.quickhash-1, empty when the backend has none
-  int channel_count = 3;  ///< channels in the file (before mapping to RGB)
+  std::string quickhash;     ///< openslide.quickhash-1, empty when the backend has none
+  int channel_count = 3;     ///< channels in the file (before mapping to RGB)
   std::string channel_rule;  ///< how the file's channels become RGB
   std::map<std::string, std::string> properties;  ///< raw metadata key -> value
 

@@ -20,11 +20,11 @@ std::string slide_info_text(const SlideInfo& info);
 struct ReadJob {
   std::filesystem::path slide;
   OpenOptions open;
-  double spacing_um = 0;             ///< output spacing, um/px
-  Size size_px;                      ///< output size
-  std::optional<Point> center_l0;    ///< exactly one of center_l0 / origin_l0
+  double spacing_um = 0;           ///< output spacing, um/px
+  Size size_px;                    ///< output size
+  std::optional<Point> center_l0;  ///< exactly one of center_l0 / origin_l0
   std::optional<Point> origin_l0;
-  std::filesystem::path output;      ///< .png (or any OpenCV-writable extension)
+  std::filesystem::path output;                      ///< .png (or any OpenCV-writable extension)
   std::optional<std::filesystem::path> mask_output;  ///< validity mask PNG (255 = on slide)
 
   /// Throws kInvalidArgument for inconsistent options.
@@ -44,7 +44,6 @@ void run_read_associated(const std::filesystem::path& slide, const OpenOptions& 
                          const std::string& name, const std::filesystem::path& output);
 
 /// Writes an RGB (or grey) image with OpenCV through a temporary file renamed on success.
-void write_image_atomically(const cv::Mat& image, const std::filesystem::path& path,
-                            bool is_rgb);
+void write_image_atomically(const cv::Mat& image, const std::filesystem::path& path, bool is_rgb);
 
 }  // namespace slidestream

@@ -56,8 +56,7 @@ void define_info(CLI::App& app) {
     OpenOptions open = options->to_open_options();
     open.require_spacing = false;  // show what the file has, even without MPP
     const auto reader = open_slide(*slide, open);
-    std::cout << (*json ? slide_info_json(reader->info()) + "\n"
-                        : slide_info_text(reader->info()));
+    std::cout << (*json ? slide_info_json(reader->info()) + "\n" : slide_info_text(reader->info()));
   });
 }
 
@@ -76,8 +75,9 @@ void define_read(CLI::App& app) {
   app.add_option("--size", *size, "Output size in pixels: W or WxH");
   app.add_option("--center", *center, "Patch centre X,Y in level-0 pixels");
   app.add_option("--origin", *origin, "Patch top-left X,Y in level-0 pixels");
-  app.add_option("-o,--output", *output, "Output image (.png); a .json sidecar records spacing, "
-                                         "field of view and MPP source")
+  app.add_option("-o,--output", *output,
+                 "Output image (.png); a .json sidecar records spacing, "
+                 "field of view and MPP source")
       ->required();
   app.add_option("--mask", *mask, "Also write the validity mask (255 = on the slide) here");
   app.add_option("--associated", *associated,
@@ -124,8 +124,9 @@ void define_synth(CLI::App& app) {
   app.add_flag("--no-mpp", *no_mpp, "Write no usable spacing (to test the missing-MPP path)");
   app.add_option("--seed", options->seed, "Random seed; the same seed gives the same slide")
       ->capture_default_str();
-  app.add_option("--truth", *truth, "Also write the truth raster (0 background, 1 stroma, "
-                                    "2 tumour) as a pyramidal TIFF");
+  app.add_option("--truth", *truth,
+                 "Also write the truth raster (0 background, 1 stroma, "
+                 "2 tumour) as a pyramidal TIFF");
   app.add_option("--annotations", *annotations,
                  "Also write the regions as QuPath GeoJSON (level-0 pixel coordinates)");
   app.add_option("--compression", options->compression, "jpeg, deflate or lzw")

@@ -27,9 +27,7 @@ void setup_logging(int verbosity, bool quiet) {
   slidestream::ProgressBar::set_globally_enabled(!quiet);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{
       "slidestream: streaming whole-slide image tiling, stain normalization and segmentation.\n"
       "Coordinates are level-0 pixels; spacing is microns per pixel (um/px, 'MPP').\n"
@@ -56,9 +54,19 @@ int main(int argc, char** argv) {
   } catch (const slidestream::Error& error) {
     spdlog::error("{}", error.what());
     return slidestream::exit_code(error.code());
-  } catch (const std::exception& error) {
-    spdlog::error("internal error: {} (please report this with the command line)", error.what());
-    return slidestream::exit_code(slidestream::ErrorCode::kInternal);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    spdlog::error("internal error: {} (please report this with the command line)", error.what());
+  } catch (...) {
+    spdlog::error("internal error: unknown exception (please report this with the command line)");
+  }
+  return slidestream::exit_code(slidestream::ErrorCode::kInternal);
 }

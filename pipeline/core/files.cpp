@@ -13,9 +13,9 @@ void require_readable_file(const fs::path& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) {
-    throw Error(ErrorCode::kNotFound,
-                "'" + path.string() + "' does not exist; check the path (relative paths are " +
-                    "taken from " + fs::current_path().string() + ")");
+    throw Error(ErrorCode::kNotFound, "'" + path.string() +
+                                          "' does not exist; check the path (relative paths are " +
+                                          "taken from " + fs::current_path().string() + ")");
   }
   if (fs::is_directory(status)) {
     throw Error(ErrorCode::kNotFound,

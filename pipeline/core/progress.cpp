@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -15,7 +16,7 @@ std::string format_duration(double seconds) {
   if (!(seconds >= 0.0) || seconds > 360000.0) {
     return "--:--";
   }
-  const auto total = static_cast<long>(seconds + 0.5);
+  const long total = std::lround(seconds);
   char text[32];
   if (total >= 3600) {
     std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", total / 3600, (total / 60) % 60,
@@ -28,8 +29,12 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
-void ProgressBar::set_globally_enabled(bool enabled) { g_progress_enabled = enabled; }
-bool ProgressBar::globally_enabled() { return g_progress_enabled; }
+void ProgressBar::set_globally_enabled(bool enabled) {
+  g_progress_enabled = enabled;
+}
+bool ProgressBar::globally_enabled() {
+  return g_progress_enabled;
+}
 
 ProgressBar::ProgressBar(std::string label, std::uint64_t total, bool enabled)
     : label_(std::move(label)),
@@ -38,9 +43,13 @@ ProgressBar::ProgressBar(std::string label, std::uint64_t total, bool enabled)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
-void ProgressBar::set_total(std::uint64_t total) { total_ = total; }
+void ProgressBar::set_total(std::uint64_t total) {
+  total_ = total;
+}
 
 void ProgressBar::advance(std::uint64_t count) {
   done_ += count;
@@ -82,9 +91,9 @@ void ProgressBar::draw(bool final_line) {
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), ' ');
   std::fprintf(stderr, "\r%s [%s] %llu/%llu  %.1f/s  %s %s%s", label_.c_str(), bar.c_str(),
-               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
-               rate, final_line ? "in" : "ETA",
-               format_duration(final_line ? elapsed : eta).c_str(), final_line ? "\n" : "   ");
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), rate,
+               final_line ? "in" : "ETA", format_duration(final_line ? elapsed : eta).c_str(),
+               final_line ? "\n" : "   ");
   std::fflush(stderr);
 }
 

@@ -35,9 +35,9 @@ namespace {
 
 void require_valid_request(Size size_px, double spacing_um) {
   if (size_px.width <= 0 || size_px.height <= 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "patch size " + std::to_string(size_px.width) + "x" +
-                    std::to_string(size_px.height) + " is not positive; give a size such as 256");
+    throw Error(ErrorCode::kInvalidArgument, "patch size " + std::to_string(size_px.width) + "x" +
+                                                 std::to_string(size_px.height) +
+                                                 " is not positive; give a size such as 256");
   }
   if (!(spacing_um > 0.0) || !std::isfinite(spacing_um)) {
     std::ostringstream text;
@@ -75,7 +75,8 @@ LevelChoice choose_level(const std::vector<LevelGeometry>& levels, Spacing slide
     const double downsample = levels[level].downsample;
     const bool fine_enough =
         downsample * slide_spacing.x_um <= limit && downsample * slide_spacing.y_um <= limit;
-    if (fine_enough && (chosen < 0 || downsample > levels[static_cast<size_t>(chosen)].downsample)) {
+    if (fine_enough &&
+        (chosen < 0 || downsample > levels[static_cast<size_t>(chosen)].downsample)) {
       chosen = static_cast<int>(level);
     }
   }

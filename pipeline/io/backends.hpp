@@ -38,10 +38,10 @@ void initialise_io_libraries();
 
 std::string detect_openslide(const std::filesystem::path& path);
 std::unique_ptr<SlideReader> open_with_openslide(const std::filesystem::path& path,
-                                            const OpenOptions& options);
+                                                 const OpenOptions& options);
 std::string detect_vips(const std::filesystem::path& path);
 std::unique_ptr<SlideReader> open_with_vips(const std::filesystem::path& path,
-                                       const OpenOptions& options);
+                                            const OpenOptions& options);
 
 /// Largest number of pixels one read may produce (a guard against absurd requests).
 inline constexpr std::int64_t kMaxReadPixels = std::int64_t{1} << 28;

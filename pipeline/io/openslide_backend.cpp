@@ -59,9 +59,12 @@ void argb_to_rgb(const std::uint32_t* argb, cv::Mat& rgb, const cv::Vec3b& backg
     } else {
       // Un-premultiply, then composite over the background: c + (1 - a) * bg.
       const std::uint32_t rest = 255 - alpha;
-      out[0] = static_cast<std::uint8_t>(std::min<std::uint32_t>(255, red + (rest * background[0] + 127) / 255));
-      out[1] = static_cast<std::uint8_t>(std::min<std::uint32_t>(255, green + (rest * background[1] + 127) / 255));
-      out[2] = static_cast<std::uint8_t>(std::min<std::uint32_t>(255, blue + (rest * background[2] + 127) / 255));
+      out[0] = static_cast<std::uint8_t>(
+          std::min<std::uint32_t>(255, red + (rest * background[0] + 127) / 255));
+      out[1] = static_cast<std::uint8_t>(
+          std::min<std::uint32_t>(255, green + (rest * background[1] + 127) / 255));
+      out[2] = static_cast<std::uint8_t>(
+          std::min<std::uint32_t>(255, blue + (rest * background[2] + 127) / 255));
     }
   }
 }
@@ -76,10 +79,9 @@ class OpenSlideReader final : public SlideReader {
     const double downsample = info().levels[static_cast<size_t>(level)].downsample;
     std::vector<std::uint32_t> argb(static_cast<size_t>(rect.area()));
     // OpenSlide takes the origin in level-0 pixels and divides by its downsample again.
-    openslide_read_region(handle_.get(), argb.data(),
-                          std::llround(static_cast<double>(rect.x) * downsample),
-                          std::llround(static_cast<double>(rect.y) * downsample), level,
-                          rect.width, rect.height);
+    openslide_read_region(
+        handle_.get(), argb.data(), std::llround(static_cast<double>(rect.x) * downsample),
+        std::llround(static_cast<double>(rect.y) * downsample), level, rect.width, rect.height);
     check(handle_.get(), info().path, "reading level " + std::to_string(level) + " of");
     cv::Mat rgb(static_cast<int>(rect.height), static_cast<int>(rect.width), CV_8UC3);
     argb_to_rgb(argb.data(), rgb, options().background);

@@ -1,9 +1,9 @@
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <cmath>
 #include <fstream>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "backends.hpp"
 #include "slidestream/core.hpp"
@@ -44,9 +44,10 @@ SlideReader::SlideReader(SlideInfo info, OpenOptions options)
 
 void SlideReader::require_spacing_known() const {
   if (info_.spacing_source == "none") {
-    throw Error(ErrorCode::kMissingMetadata,
-                "'" + info_.path.string() +
-                    "' has no pixel spacing (MPP); pass it with --mpp (e.g. 0.25 at 40x, 0.5 at 20x)");
+    throw Error(
+        ErrorCode::kMissingMetadata,
+        "'" + info_.path.string() +
+            "' has no pixel spacing (MPP); pass it with --mpp (e.g. 0.25 at 40x, 0.5 at 20x)");
   }
 }
 
@@ -104,12 +105,14 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
       !std::isfinite(fov_l0.y)) {
     throw Error(ErrorCode::kInvalidArgument, "the field of view to read is empty or not finite");
   }
-  if (fov_l0.x >= static_cast<double>(slide.width) || fov_l0.y >= static_cast<double>(slide.height) ||
-      fov_l0.x + fov_l0.width <= 0.0 || fov_l0.y + fov_l0.height <= 0.0) {
+  if (fov_l0.x >= static_cast<double>(slide.width) ||
+      fov_l0.y >= static_cast<double>(slide.height) || fov_l0.x + fov_l0.width <= 0.0 ||
+      fov_l0.y + fov_l0.height <= 0.0) {
     std::ostringstream text;
     text << "the region at level-0 (" << fov_l0.x << ", " << fov_l0.y << ") of " << fov_l0.width
          << " x " << fov_l0.height << " px lies entirely outside '" << info_.path.string() << "' ("
-         << slide.width << " x " << slide.height << " px); check the coordinates are level-0 pixels";
+         << slide.width << " x " << slide.height
+         << " px); check the coordinates are level-0 pixels";
     throw Error(ErrorCode::kInvalidArgument, text.str());
   }
 
@@ -143,8 +146,7 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
   }
 
   patch.valid = cv::Mat::zeros(height, width, CV_8UC1);
-  const auto [col_first, col_last] =
-      valid_span(fov_l0.x, fov_l0.width / width, width, slide.width);
+  const auto [col_first, col_last] = valid_span(fov_l0.x, fov_l0.width / width, width, slide.width);
   const auto [row_first, row_last] =
       valid_span(fov_l0.y, fov_l0.height / height, height, slide.height);
   if (col_last > col_first && row_last > row_first) {
@@ -170,9 +172,9 @@ cv::Mat SlideReader::read_level(int level, const Rect& rect) const {
                  cv::Scalar(background[0], background[1], background[2]));
   if (!inside.empty()) {
     const cv::Mat part = read_level_pixels(level, inside);
-    part.copyTo(pixels(cv::Rect(static_cast<int>(inside.x - rect.x),
-                                static_cast<int>(inside.y - rect.y),
-                                static_cast<int>(inside.width), static_cast<int>(inside.height))));
+    part.copyTo(
+        pixels(cv::Rect(static_cast<int>(inside.x - rect.x), static_cast<int>(inside.y - rect.y),
+                        static_cast<int>(inside.width), static_cast<int>(inside.height))));
   }
   return pixels;
 }

@@ -1,7 +1,7 @@
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "backends.hpp"
 #include "slidestream/core.hpp"
@@ -48,7 +48,8 @@ void resolve_spacing(SlideInfo& info, const std::vector<SpacingCandidate>& candi
            << ".." << kMaxPlausibleSpacingUm << " um/px (0.25 is typical at 40x, 0.5 at 20x)";
       throw Error(ErrorCode::kInvalidArgument, text.str());
     }
-    if (found != nullptr && std::abs(found->spacing.x_um - user) > 0.01 * user) {
+    if (found != nullptr && (std::abs(found->spacing.x_um - user) > 0.01 * user ||
+                             std::abs(found->spacing.y_um - user) > 0.01 * user)) {
       spdlog::warn("{}: --mpp {} overrides the slide's own {}", info.path.string(), user,
                    describe(*found));
     }
@@ -62,19 +63,19 @@ void resolve_spacing(SlideInfo& info, const std::vector<SpacingCandidate>& candi
     info.spacing_source = "none";
   } else {
     throw Error(ErrorCode::kMissingMetadata,
-                "'" + info.path.string() +
-                    "' has no pixel spacing (MPP) in its metadata" +
+                "'" + info.path.string() + "' has no pixel spacing (MPP) in its metadata" +
                     (rejected.empty() ? std::string() : " that is usable (" + rejected + ")") +
                     "; pass it with --mpp, e.g. --mpp 0.25 for a 40x scan or --mpp 0.5 for 20x");
   }
   if (info.spacing.is_anisotropic()) {
-    spdlog::warn("{}: anisotropic spacing {} x {} um/px; patches keep the physical field of view "
-                 "along each axis",
-                 info.path.string(), info.spacing.x_um, info.spacing.y_um);
+    spdlog::warn(
+        "{}: anisotropic spacing {} x {} um/px; patches keep the physical field of view "
+        "along each axis",
+        info.path.string(), info.spacing.x_um, info.spacing.y_um);
   }
   for (Level& level : info.levels) {
-    level.spacing = Spacing{info.spacing.x_um * level.downsample,
-                            info.spacing.y_um * level.downsample};
+    level.spacing =
+        Spacing{info.spacing.x_um * level.downsample, info.spacing.y_um * level.downsample};
   }
 }
 

@@ -1,18 +1,17 @@
 // libvips backend: what OpenSlide cannot open. OME-TIFF and QPTIFF pyramids, plain TIFF, PNG,
 // JPEG, JPEG 2000 and WebP. Each level is one lazy libvips image that already maps the file's
 // channels to RGB8; reads prepare a private VipsRegion, so threads share no mutable state.
+#include <spdlog/spdlog.h>
 #include <tiffio.h>
-#include <vips/vips8>
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
-#include <cmath>
 #include <mutex>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
+#include <vips/vips8>
 
 #include "backends.hpp"
 #include "slidestream/core.hpp"
@@ -168,13 +167,13 @@ Layout layout_pages(std::vector<Page> pages) {
   const VImage& base = pages.front().image;
   for (Page& page : pages) {
     const bool qptiff_associated = !associated_name(page.qptiff_type).empty();
-    auto level = std::find_if(layout.levels.begin(), layout.levels.end(), [&](const auto& pages_of) {
-      return pages_of.front().image.width() == page.image.width() &&
-             pages_of.front().image.height() == page.image.height();
-    });
+    auto level =
+        std::find_if(layout.levels.begin(), layout.levels.end(), [&](const auto& pages_of) {
+          return pages_of.front().image.width() == page.image.width() &&
+                 pages_of.front().image.height() == page.image.height();
+        });
     if (!qptiff_associated && same_kind(base, page.image) &&
-        (level != layout.levels.end() || page.index == 0 ||
-         pyramid_downsample(base, page.image))) {
+        (level != layout.levels.end() || page.index == 0 || pyramid_downsample(base, page.image))) {
       if (level == layout.levels.end()) {
         layout.levels.push_back({page});
       } else {
@@ -216,15 +215,14 @@ ChannelMapping map_channels(const Layout& layout, const OpenOptions& options,
     for (const int channel : options.channels) {
       if (channel < 0 || channel >= mapping.channel_count) {
         throw Error(ErrorCode::kInvalidArgument,
-                    "--channels " + std::to_string(channel) + " does not exist: '" +
-                        path.string() + "' has channels 0.." +
-                        std::to_string(mapping.channel_count - 1));
+                    "--channels " + std::to_string(channel) + " does not exist: '" + path.string() +
+                        "' has channels 0.." + std::to_string(mapping.channel_count - 1));
       }
     }
     mapping.selected = options.channels;
-    mapping.rule = options.channels.size() == 1 ? "channel " + std::to_string(options.channels[0]) +
-                                                      " as grey (--channels)"
-                                                : "channels as R,G,B (--channels)";
+    mapping.rule = options.channels.size() == 1
+                       ? "channel " + std::to_string(options.channels[0]) + " as grey (--channels)"
+                       : "channels as R,G,B (--channels)";
     return mapping;
   }
   switch (channel_pages ? 0 : mapping.channel_count) {
@@ -287,7 +285,8 @@ std::vector<SpacingCandidate> spacing_candidates(const Page& page0, const std::s
     candidates.push_back({Spacing{*microns, *microns}, "qptiff-xml"});
   }
   // Aperio SVS forced through libvips: "... |MPP = 0.4990|AppMag = 20|...".
-  if (const size_t mpp = xml.find("|MPP = "); xml.rfind("Aperio", 0) == 0 && mpp != std::string::npos) {
+  if (const size_t mpp = xml.find("|MPP = ");
+      xml.rfind("Aperio", 0) == 0 && mpp != std::string::npos) {
     if (auto microns = to_number(xml.substr(mpp + 7, xml.find('|', mpp + 7) - mpp - 7))) {
       candidates.push_back({Spacing{*microns, *microns}, "aperio-description"});
     }
@@ -295,7 +294,8 @@ std::vector<SpacingCandidate> spacing_candidates(const Page& page0, const std::s
   const VImage& image = page0.image;
   if (loader == "tiffload" && image.get_typeof("resolution-unit") != 0 && image.xres() > 0 &&
       image.yres() > 0) {
-    candidates.push_back({Spacing{1000.0 / image.xres(), 1000.0 / image.yres()}, "tiff-resolution"});
+    candidates.push_back(
+        {Spacing{1000.0 / image.xres(), 1000.0 / image.yres()}, "tiff-resolution"});
   }
   if (xml.find("<OME") != std::string::npos) {
     const auto x = to_number(xml_attribute(xml, "PhysicalSizeX"));
@@ -392,7 +392,9 @@ std::vector<Page> read_pages(const fs::path& path, const Loader& loader) {
 
 }  // namespace
 
-void initialise_io_libraries() { ensure_vips(); }
+void initialise_io_libraries() {
+  ensure_vips();
+}
 
 std::string detect_vips(const fs::path& path) {
   ensure_vips();
@@ -416,8 +418,8 @@ std::unique_ptr<SlideReader> open_with_vips(const fs::path& path, const OpenOpti
     info.backend = "vips";
     info.properties = properties_of(page0.image);
     info.vendor = page0.description.find("PerkinElmer-QPI") != std::string::npos ? "qptiff"
-                  : page0.description.find("<OME") != std::string::npos      ? "ome-tiff"
-                                                                              : loader->vendor;
+                  : page0.description.find("<OME") != std::string::npos          ? "ome-tiff"
+                                                                                 : loader->vendor;
     info.objective_power = to_number(xml_text(page0.description, "Objective"));
     info.channel_count = mapping.channel_count;
     info.channel_rule = mapping.rule;

@@ -1,9 +1,9 @@
+#include <spdlog/spdlog.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-
-#include <spdlog/spdlog.h>
 
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
@@ -40,9 +40,8 @@ void write_image_atomically(const cv::Mat& image, const fs::path& path, bool is_
   try {
     written = cv::imwrite(output.temp_path().string(), to_write);
   } catch (const cv::Exception& error) {
-    throw Error(ErrorCode::kOutputError,
-                "cannot write '" + path.string() + "': " + error.what() +
-                    " (use a .png, .tif or .jpg name)");
+    throw Error(ErrorCode::kOutputError, "cannot write '" + path.string() + "': " + error.what() +
+                                             " (use a .png, .tif or .jpg name)");
   }
   if (!written) {
     throw Error(ErrorCode::kOutputError, "cannot write '" + path.string() +
@@ -59,22 +58,23 @@ void write_sidecar(const ReadJob& job, const SlideInfo& info, const Patch& patch
   nlohmann::ordered_json json;
   json["schema"] = "slidestream.read/1";
   json["slide"] = info.path.string();
-  json["quickhash"] = info.quickhash;
+  json["quickhash"] = info.quickhash.empty() ? nlohmann::ordered_json(nullptr)
+                                             : nlohmann::ordered_json(info.quickhash);
   json["output"] = job.output.string();
   json["width"] = job.size_px.width;
   json["height"] = job.size_px.height;
   json["spacing_um"] = patch.spacing_um;
-  json["fov_um"] = {patch.fov_l0.width * info.spacing.x_um, patch.fov_l0.height * info.spacing.y_um};
+  json["fov_um"] = {patch.fov_l0.width * info.spacing.x_um,
+                    patch.fov_l0.height * info.spacing.y_um};
   json["fov_l0"] = {{"x", patch.fov_l0.x},
                     {"y", patch.fov_l0.y},
                     {"width", patch.fov_l0.width},
                     {"height", patch.fov_l0.height}};
   json["level"] = patch.level;
-  json["slide_mpp"] = {{"x", info.spacing.x_um},
-                       {"y", info.spacing.y_um},
-                       {"source", info.spacing_source}};
-  json["valid_fraction"] = static_cast<double>(cv::countNonZero(patch.valid)) /
-                           static_cast<double>(patch.valid.total());
+  json["slide_mpp"] = {
+      {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", info.spacing_source}};
+  json["valid_fraction"] =
+      static_cast<double>(cv::countNonZero(patch.valid)) / static_cast<double>(patch.valid.total());
   AtomicOutput output(sidecar);
   {
     std::ofstream file(output.temp_path());
@@ -92,9 +92,9 @@ ReadResult run_read(const ReadJob& job) {
   job.validate();
   const auto reader = open_slide(job.slide, job.open);
   ReadResult result;
-  result.patch = job.center_l0 ? reader->read_centered(*job.center_l0, job.size_px, job.spacing_um)
-                               : reader->read_from_origin(*job.origin_l0, job.size_px,
-                                                          job.spacing_um);
+  result.patch = job.center_l0
+                     ? reader->read_centered(*job.center_l0, job.size_px, job.spacing_um)
+                     : reader->read_from_origin(*job.origin_l0, job.size_px, job.spacing_um);
   write_image_atomically(result.patch.rgb, job.output, true);
   if (job.mask_output) {
     write_image_atomically(result.patch.valid, *job.mask_output, false);

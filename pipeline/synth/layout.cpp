@@ -176,8 +176,10 @@ SynthLayout make_synth_layout(const SynthOptions& options) {
     // Max extent 0.38 * 1.2 = 0.456 of the cell; the jitter keeps the star inside its cell.
     const double jitter_x = std::max(0.0, cell_width / 2.0 - 0.47 * cell_size);
     const double jitter_y = std::max(0.0, cell_height / 2.0 - 0.47 * cell_size);
-    const double center_x = (cell % columns + 0.5) * cell_width + random.uniform(-1, 1) * jitter_x;
-    const double center_y = (cell / columns + 0.5) * cell_height + random.uniform(-1, 1) * jitter_y;
+    const int column = cell % columns;
+    const int row = cell / columns;
+    const double center_x = (column + 0.5) * cell_width + random.uniform(-1, 1) * jitter_x;
+    const double center_y = (row + 0.5) * cell_height + random.uniform(-1, 1) * jitter_y;
     StarShape tissue = draw_star(random, center_x, center_y);
     tissue.radius = random.uniform(0.30, 0.38) * cell_size;
 

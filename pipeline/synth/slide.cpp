@@ -45,10 +45,11 @@ void validate(const SynthOptions& options) {
                                                  "; each side must be 1.." +
                                                  std::to_string(kMaxSide) + " pixels");
   }
-  if (options.mpp_um && !(*options.mpp_um > 0.0 && *options.mpp_um <= 200.0)) {
+  // The range readers accept (slidestream::kMinPlausibleSpacingUm..kMaxPlausibleSpacingUm).
+  if (options.mpp_um && !(*options.mpp_um >= 0.01 && *options.mpp_um <= 200.0)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "invalid pixel spacing " + std::to_string(*options.mpp_um) +
-                    " um/px; give a value in (0, 200], e.g. 0.25 or 0.5, or none");
+                    " um/px; give a value in [0.01, 200], e.g. 0.25 or 0.5, or none");
   }
   if (options.tile_size < 16 || options.tile_size % 16 != 0) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -143,7 +144,7 @@ struct TiffSettings {
   bool labels = false;  ///< class raster: pyramid levels take the mode, never an average
 };
 
-void save_tiff(vips::VImage image, const std::filesystem::path& path,
+void save_tiff(const vips::VImage& image, const std::filesystem::path& path,
                const TiffSettings& settings) {
   const double bytes = static_cast<double>(image.width()) * image.height() * image.bands();
   vips::VOption* options = vips::VImage::option()
