@@ -1,6 +1,7 @@
 // OpenSlide backend: every vendor format OpenSlide reads. One handle is shared by all threads
 // (OpenSlide handles are thread-safe); its sticky error is checked after every call.
 #include <openslide.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <sstream>
@@ -192,6 +193,12 @@ std::unique_ptr<SlideReader> open_with_openslide(const fs::path& path, const Ope
   }
   check(handle.get(), path, "reading the associated images of");
 
+  if (!options.channels.empty()) {
+    spdlog::warn(
+        "{}: --channels applies to multi-channel images read by libvips; this RGB slide "
+        "is read as it is",
+        path.string());
+  }
   resolve_spacing(info, spacing_candidates(info.properties), options);
   auto reader = std::make_unique<OpenSlideReader>(std::move(info), options, std::move(handle));
   // Touch one pixel so a slide whose tile data is missing fails here, at open, with its name.

@@ -71,7 +71,13 @@ std::string slide_info_text(const SlideInfo& info) {
     const Level& level = info.levels[i];
     text << "  " << std::setw(5) << i << std::setw(11) << level.size.width << std::setw(11)
          << level.size.height << std::setw(12) << std::fixed << std::setprecision(3)
-         << level.downsample << std::setw(8) << std::setprecision(4) << level.spacing.x_um << "\n";
+         << level.downsample << std::setw(8) << std::setprecision(4);
+    if (info.spacing_source == "none") {
+      text << "-";
+    } else {
+      text << level.spacing.x_um;
+    }
+    text << "\n";
     text.unsetf(std::ios::fixed);
   }
   if (!info.associated_images.empty()) {
