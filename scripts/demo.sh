@@ -22,6 +22,7 @@ if [ $# -ge 1 ]; then
   shift
 else
   slide="$out/sample.tif"
+  annotations="$out/sample.geojson"
   echo "== synth: a 8192 x 6144 synthetic H&E slide at 0.5 um/px"
   "$slidestream" synth -o "$slide" --size 8192x6144 --mpp 0.5 --seed 1 \
     --truth "$out/sample.truth.tif" --annotations "$out/sample.geojson"
@@ -31,9 +32,20 @@ echo "== info"
 "$slidestream" info "$slide" "$@"
 "$slidestream" info "$slide" --json "$@" > "$out/info.json"
 
-# The centre of the slide, in level-0 pixels.
-read -r width height < <(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["width"], j["height"])' "$out/info.json")
-center="$((width / 2)),$((height / 2))"
+# The centre of the first tumour region of the sample (from its annotations), or of the slide.
+center=$(python3 - "$out/info.json" "${annotations:-}" <<'PY'
+import json, sys
+info = json.load(open(sys.argv[1]))
+center = (info["width"] // 2, info["height"] // 2)
+if sys.argv[2]:
+    for feature in json.load(open(sys.argv[2]))["features"]:
+        if feature["properties"]["classification"]["name"] == "Tumor":
+            ring = feature["geometry"]["coordinates"][0]
+            center = (int(sum(p[0] for p in ring) / len(ring)), int(sum(p[1] for p in ring) / len(ring)))
+            break
+print(f"{center[0]},{center[1]}")
+PY
+)
 
 echo "== read: target 284 px at 0.5 um/px and context 284 px at 8.0 um/px around $center"
 "$slidestream" read "$slide" --spacing 0.5 --size 284 --center "$center" -o "$out/target.png" "$@"

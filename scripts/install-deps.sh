@@ -8,7 +8,7 @@ PACKAGES=(
   clang-format clang-tidy
   libopenslide-dev openslide-tools
   libvips-dev libvips-tools
-  libopencv-dev libtbb-dev libhdf5-dev libeigen3-dev
+  libopencv-dev libtbb-dev libhdf5-dev libeigen3-dev libpugixml-dev zlib1g-dev
   libspdlog-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-h5py
