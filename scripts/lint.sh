@@ -25,8 +25,12 @@ declare -A allowed=(
   [geometry]="core geometry"
   [io]="core geometry io"
   [synth]="core geometry synth"
-  [jobs]="core geometry io synth jobs"
-  [cli]="core geometry io synth jobs"
+  [tissue]="core geometry io tissue"
+  [annotations]="core geometry annotations"
+  [tiling]="core geometry io tissue tiling"
+  [store]="core geometry io tissue tiling store"
+  [jobs]="core geometry io synth tissue annotations tiling store jobs"
+  [cli]="core geometry io synth tissue annotations tiling store jobs"
 )
 echo "lint: module layering"
 for module in "${!allowed[@]}"; do

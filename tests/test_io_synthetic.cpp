@@ -146,7 +146,12 @@ TEST(SyntheticJpeg, BothBackendsDecodeTheSamePixels) {
   const std::filesystem::path slide = testing::synthetic_slide("small-jpeg", options);
   const auto openslide = open_slide(slide, with_backend(Backend::kOpenSlide));
   const auto vips = open_slide(slide, with_backend(Backend::kVips));
-  EXPECT_EQ(openslide->info().levels.size(), vips->info().levels.size());
+  // OpenSlide leaves out generic-TIFF levels smaller than a tile (it would read them blank).
+  ASSERT_LE(openslide->info().levels.size(), vips->info().levels.size());
+  ASSERT_GE(openslide->info().levels.size(), 3u);
+  for (size_t level = 0; level < openslide->info().levels.size(); ++level) {
+    EXPECT_EQ(openslide->info().levels[level].size, vips->info().levels[level].size);
+  }
   for (const double spacing : {0.5, 1.0, 2.2}) {
     const Patch a = openslide->read_centered({1000, 700}, {256, 256}, spacing);
     const Patch b = vips->read_centered({1000, 700}, {256, 256}, spacing);

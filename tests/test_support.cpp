@@ -77,8 +77,11 @@ TempDir::~TempDir() {
 }
 
 CommandResult run_cli(const std::string& arguments, bool with_stderr) {
-  const std::string command = std::string(SLIDESTREAM_CLI_PATH) + " " + arguments +
-                              (with_stderr ? " 2>&1" : " 2>/dev/null");
+  return run_shell(std::string(SLIDESTREAM_CLI_PATH) + " " + arguments +
+                   (with_stderr ? " 2>&1" : " 2>/dev/null"));
+}
+
+CommandResult run_shell(const std::string& command) {
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {

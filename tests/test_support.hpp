@@ -49,6 +49,8 @@ struct CommandResult {
   std::string output;
 };
 CommandResult run_cli(const std::string& arguments, bool with_stderr = true);
+/// Runs any shell command; returns its exit code and combined output.
+CommandResult run_shell(const std::string& command);
 
 }  // namespace slidestream::testing
 
@@ -60,4 +62,4 @@ CommandResult run_cli(const std::string& arguments, bool with_stderr = true);
                  << " from the shared test data; set SLIDESTREAM_TEST_DATA or place it in " \
                     "../shared/data";                                                       \
   }                                                                                         \
-  const std::filesystem::path& variable = *variable##_found
+  const std::filesystem::path& variable = *variable##_found  // NOLINT(bugprone-macro-parentheses)

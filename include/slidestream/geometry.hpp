@@ -26,6 +26,7 @@ struct Size {
   bool operator==(const Size& other) const {
     return width == other.width && height == other.height;
   }
+  bool operator!=(const Size& other) const { return !(*this == other); }
   std::int64_t area() const { return width * height; }
 };
 

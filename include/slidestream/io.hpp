@@ -104,6 +104,8 @@ class SlideReader {
   /// the slide take the background colour and are 0 in `valid`. Throws kInvalidArgument when
   /// the FoV lies entirely outside the slide.
   Patch read_fov(const RectF& fov_l0, Size size_px) const;
+  /// The level `read_fov` uses for `spacing_um` (see choose_level).
+  int level_for_spacing(double spacing_um) const;
   /// Raw pixels of `rect` (in `level`'s pixels), RGB8; parts off the slide are background.
   cv::Mat read_level(int level, const Rect& rect) const;
   /// An associated image by name (see info().associated_images), RGB8.

@@ -5,9 +5,14 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "slidestream/io.hpp"
+#include "slidestream/annotations.hpp"
+#include "slidestream/core.hpp"
 #include "slidestream/synth.hpp"
+#include "slidestream/tissue.hpp"
+#include "slidestream/tiling.hpp"
 
 namespace slidestream {
 
@@ -43,7 +48,88 @@ ReadResult run_read(const ReadJob& job);
 void run_read_associated(const std::filesystem::path& slide, const OpenOptions& open,
                          const std::string& name, const std::filesystem::path& output);
 
+/// `slidestream tissue`: the tissue mask of a slide as PNG (255 = tissue) and its JSON report.
+struct TissueJob {
+  std::filesystem::path slide;
+  OpenOptions open;
+  TissueOptions tissue;
+  std::filesystem::path output;  ///< mask PNG; the report goes to <output>.json
+  bool print_json = false;       ///< also print the report on stdout
+};
+/// Writes the mask and report atomically; returns the mask.
+TissueMask run_tissue(const TissueJob& job);
+
 /// Writes an RGB (or grey) image with OpenCV through a temporary file renamed on success.
 void write_image_atomically(const cv::Mat& image, const std::filesystem::path& path, bool is_rgb);
+
+/// One slide of a batch: its file, its name in outputs, and an optional spacing override.
+struct SlideInput {
+  std::filesystem::path path;
+  std::string id;  ///< unique in the batch; the file stem unless a manifest names it
+  std::optional<double> mpp_um;
+};
+
+/// Expands files, glob patterns, folders (slide and image files inside, not recursive) and CSV
+/// manifests (header `path[,mpp][,id]`, relative paths from the manifest's folder) into slides,
+/// in the order given (folders and globs sorted). Throws kNotFound for an input that matches
+/// nothing, kInvalidConfig for a bad manifest or duplicate ids.
+std::vector<SlideInput> expand_slide_inputs(const std::vector<std::string>& inputs);
+
+/// The `extract` config (configs/extract-*.yaml): one struct per YAML section.
+struct ExtractConfig {
+  ModelGeometry geometry = ModelGeometry::hooknet_breast();
+  PlanOptions tiling;
+  TissueOptions tissue;
+  LabelMap labels;
+  std::string label_raster_rule = "nonzero:1";  ///< for --label-raster (see LabelRaster)
+  std::string format = "hdf5";                  ///< "hdf5" or "png"
+  int gzip_level = 4;
+  SchedulerOptions scheduler;
+  std::string yaml;  ///< the resolved config, recorded in every output
+
+  /// Throws kInvalidConfig naming the key and the fix.
+  void validate() const;
+};
+
+/// Defaults, then the YAML file (if any), then `--set section.key=value` overrides (a YAML
+/// value, e.g. `tiling.min_tissue_fraction=0.3`). Unknown keys are errors, so typos surface.
+ExtractConfig load_extract_config(const std::optional<std::filesystem::path>& path,
+                                  const std::vector<std::string>& overrides);
+
+/// `slidestream extract`: target/context patch sets with labels into an HDF5 dataset (or PNGs).
+struct ExtractJob {
+  std::vector<std::string> inputs;  ///< files, globs, folders, CSV manifests
+  ExtractConfig config;
+  std::filesystem::path output;  ///< .h5 file, or a folder when config.format is "png"
+  /// Annotation file, or a folder holding <slide stem>.geojson|.json|.xml|.xml.gz per slide.
+  std::optional<std::filesystem::path> annotations;
+  /// Label raster per slide, "{stem}" replaced by the slide's file stem.
+  std::optional<std::string> label_raster_pattern;
+  OpenOptions open;
+  bool resume = false;  ///< keep slides already in the output, extract only the others
+};
+
+/// How one slide of a batch went.
+struct SlideOutcome {
+  std::string id;
+  std::filesystem::path path;
+  bool ok = false;
+  bool skipped = false;  ///< already in the output (resume)
+  ErrorCode code = ErrorCode::kInternal;
+  std::string error;
+  std::size_t patches = 0;
+  double seconds = 0;
+};
+
+struct BatchReport {
+  std::vector<SlideOutcome> slides;
+  std::size_t failed() const;
+  /// A table for the terminal: one line per slide, failures with their reason.
+  std::string summary() const;
+};
+
+/// Runs the extraction slide by slide; a failing slide is reported and the batch goes on.
+/// Throws only for problems that concern the whole batch (config, output, no inputs).
+BatchReport run_extract(const ExtractJob& job);
 
 }  // namespace slidestream

@@ -109,6 +109,44 @@ void define_read(CLI::App& app) {
   });
 }
 
+void define_tissue(CLI::App& app) {
+  auto slide = std::make_shared<std::string>();
+  auto options = std::make_shared<SlideOptions>();
+  auto job = std::make_shared<TissueJob>();
+  auto output = std::make_shared<std::string>();
+  auto method = std::make_shared<std::string>("saturation");
+  auto threshold = std::make_shared<std::optional<double>>();
+  app.add_option("SLIDE", *slide, "Slide file")->required();
+  app.add_option("-o,--output", *output,
+                 "Mask image (.png, 255 = tissue); the report goes to OUTPUT.json")
+      ->required();
+  app.add_flag("--json", job->print_json, "Also print the report (JSON) on stdout");
+  app.add_option("--spacing", job->tissue.spacing_um, "Mask spacing in um/px")
+      ->capture_default_str();
+  app.add_option("--method", *method,
+                 "saturation (HSV saturation, for H&E) or od (mean optical density)")
+      ->capture_default_str();
+  app.add_option("--threshold", *threshold,
+                 "Fixed threshold instead of Otsu's (saturation 0-255, or optical density)");
+  app.add_flag("--exclude-pen", job->tissue.exclude_pen,
+               "Remove strongly saturated red, green and blue pen marks");
+  app.add_option("--min-area", job->tissue.min_tissue_area_um2,
+                 "Drop connected tissue smaller than this (um^2)")
+      ->capture_default_str();
+  app.add_option("--max-hole", job->tissue.max_hole_area_um2,
+                 "Fill holes in the tissue smaller than this (um^2)")
+      ->capture_default_str();
+  options->add_to(app);
+  app.callback([=] {
+    job->slide = *slide;
+    job->open = options->to_open_options();
+    job->output = *output;
+    job->tissue.method = parse_tissue_method(*method);
+    job->tissue.threshold = *threshold;
+    run_tissue(*job);
+  });
+}
+
 void define_synth(CLI::App& app) {
   auto options = std::make_shared<SynthOptions>();
   auto output = std::make_shared<std::string>();
@@ -146,6 +184,83 @@ void define_synth(CLI::App& app) {
   });
 }
 
+void define_extract(CLI::App& app) {
+  struct Options {
+    std::vector<std::string> slides;
+    std::string config;
+    std::string output;
+    std::string annotations;
+    std::string label_raster;
+    std::string format;
+    std::vector<std::string> overrides;
+    int threads = -1;
+    int max_inflight = -1;
+    bool resume = false;
+    SlideOptions slide;
+  };
+  auto options = std::make_shared<Options>();
+  app.add_option("SLIDES", options->slides,
+                 "Slide files, glob patterns, folders, or CSV manifests (path[,mpp][,id])")
+      ->required();
+  app.add_option("-c,--config", options->config,
+                 "Extraction config YAML (configs/extract-*.yaml); defaults: HookNet breast "
+                 "geometry, tissue >= 50 %");
+  app.add_option("-o,--output", options->output, "Dataset .h5 file (or a folder with --format png)")
+      ->required();
+  app.add_option("--annotations", options->annotations,
+                 "Annotation file, or a folder with <slide stem>.geojson/.xml per slide "
+                 "(QuPath GeoJSON, ASAP XML, ImageScope XML)");
+  app.add_option("--label-raster", options->label_raster,
+                 "Label image per slide aligned with level 0, '{stem}' replaced by the slide's "
+                 "file stem (rule: labels.raster_rule, default nonzero:1)");
+  app.add_option("--format", options->format, "hdf5 (default) or png (PNG files + index.csv)");
+  app.add_option("--set", options->overrides,
+                 "Override a config value: section.key=value (repeatable), e.g. "
+                 "tiling.min_tissue_fraction=0.3");
+  app.add_option("--threads", options->threads, "Reader threads (0 = all cores)");
+  app.add_option("--max-inflight", options->max_inflight,
+                 "Patch sets in flight at once; bounds memory (0 = 2 x threads)");
+  app.add_flag("--resume", options->resume, "Keep slides already in the output; add the others");
+  options->slide.add_to(app);
+  app.callback([options] {
+    std::vector<std::string> overrides = options->overrides;
+    if (!options->format.empty()) {
+      overrides.push_back("output.format=" + options->format);
+    }
+    if (options->threads >= 0) {
+      overrides.push_back("scheduler.threads=" + std::to_string(options->threads));
+    }
+    if (options->max_inflight >= 0) {
+      overrides.push_back("scheduler.max_inflight=" + std::to_string(options->max_inflight));
+    }
+    ExtractJob job;
+    job.inputs = options->slides;
+    job.config = load_extract_config(options->config.empty()
+                                         ? std::nullopt
+                                         : std::optional<std::filesystem::path>(options->config),
+                                     overrides);
+    job.config.scheduler.progress = ProgressBar::globally_enabled();
+    job.output = options->output;
+    if (!options->annotations.empty()) {
+      job.annotations = std::filesystem::path(options->annotations);
+    }
+    if (!options->label_raster.empty()) {
+      job.label_raster_pattern = options->label_raster;
+    }
+    job.open = options->slide.to_open_options();
+    job.resume = options->resume;
+    const BatchReport report = run_extract(job);
+    std::cout << report.summary();
+    if (report.failed() > 0) {
+      const ErrorCode code =
+          report.slides.size() == 1 ? report.slides.front().code : ErrorCode::kPartialFailure;
+      throw Error(code, std::to_string(report.failed()) + " of " +
+                            std::to_string(report.slides.size()) +
+                            " slides failed (see the table above)");
+    }
+  });
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -153,6 +268,9 @@ const std::vector<Command>& commands() {
       {"info", "Show a slide's format, levels, spacing (MPP) and its source", define_info},
       {"read", "Read a patch at a physical spacing (um/px) into a PNG", define_read},
       {"synth", "Write a synthetic H&E-like pyramidal slide with ground truth", define_synth},
+      {"tissue", "Compute a slide's tissue mask (PNG) with its fraction and area", define_tissue},
+      {"extract", "Extract target/context patch sets (+ labels) into an HDF5 dataset",
+       define_extract},
   };
   return table;
 }

@@ -177,6 +177,16 @@ std::unique_ptr<SlideReader> open_with_openslide(const fs::path& path, const Ope
         property_number(info.properties, prefix + "tile-width").value_or(0));
     entry.tile_size.height = static_cast<std::int64_t>(
         property_number(info.properties, prefix + "tile-height").value_or(0));
+    // OpenSlide 3.4.1 reads a generic TIFF level narrower or shorter than one tile as blank
+    // when its tiles are not JPEG (libtiff's RGBA path). Such a level and the coarser ones after
+    // it are left out (so our level indices stay OpenSlide's); reads at their spacing come from
+    // the finest level kept instead.
+    if (level > 0 && info.vendor == "generic-tiff" &&
+        (entry.size.width < entry.tile_size.width || entry.size.height < entry.tile_size.height)) {
+      spdlog::debug("{}: levels from {} ({}x{}) are smaller than a tile; not used", path.string(),
+                    level, entry.size.width, entry.size.height);
+      break;
+    }
     info.levels.push_back(entry);
   }
   check(handle.get(), path, "reading the levels of");

@@ -119,15 +119,8 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
   Patch patch;
   patch.fov_l0 = fov_l0;
   patch.spacing_um = fov_l0.width * info_.spacing.x_um / static_cast<double>(size_px.width);
-  std::vector<LevelGeometry> levels;
-  for (const Level& level : info_.levels) {
-    levels.push_back(LevelGeometry{level.size, level.downsample});
-  }
-  const LevelChoice choice =
-      choose_level(levels, info_.spacing, patch.spacing_um, options_.level_choice);
-  patch.level = choice.level;
-
-  const double downsample = info_.levels[static_cast<size_t>(choice.level)].downsample;
+  patch.level = level_for_spacing(patch.spacing_um);
+  const double downsample = info_.levels[static_cast<size_t>(patch.level)].downsample;
   const RectF source{fov_l0.x / downsample, fov_l0.y / downsample, fov_l0.width / downsample,
                      fov_l0.height / downsample};
   const auto width = static_cast<int>(size_px.width);
@@ -136,10 +129,10 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
     // Same pixel size: copy level pixels as stored rather than blur them by a sub-pixel shift.
     const Rect direct{std::llround(source.x), std::llround(source.y), size_px.width,
                       size_px.height};
-    patch.rgb = read_level(choice.level, direct);
+    patch.rgb = read_level(patch.level, direct);
   } else {
     const Rect cover = enclosing_rect(source);
-    const cv::Mat pixels = read_level(choice.level, cover);
+    const cv::Mat pixels = read_level(patch.level, cover);
     patch.rgb = resample_area(pixels, source.x - static_cast<double>(cover.x),
                               source.y - static_cast<double>(cover.y), source.width / width,
                               source.height / height, cv::Size(width, height));
@@ -153,6 +146,15 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
     patch.valid(cv::Range(row_first, row_last), cv::Range(col_first, col_last)).setTo(255);
   }
   return patch;
+}
+
+int SlideReader::level_for_spacing(double spacing_um) const {
+  std::vector<LevelGeometry> levels;
+  levels.reserve(info_.levels.size());
+  for (const Level& level : info_.levels) {
+    levels.push_back(LevelGeometry{level.size, level.downsample});
+  }
+  return choose_level(levels, info_.spacing, spacing_um, options_.level_choice).level;
 }
 
 cv::Mat SlideReader::read_level(int level, const Rect& rect) const {

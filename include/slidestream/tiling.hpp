@@ -1,0 +1,104 @@
+// slidestream tiling: plan output tiles over a slide at a physical resolution and read the
+// concentric patch sets (target + context branches) that a multi-resolution model consumes.
+//
+// A tile is defined by its output field of view (FoV) in level-0 pixels; every branch is
+// centred on the same level-0 point, at its own spacing and size, so its FoV in microns is
+// size_px * spacing_um exactly. Tile order is deterministic (row-major over the output grid).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slidestream/io.hpp"
+#include "slidestream/tissue.hpp"
+
+namespace slidestream {
+
+/// One input (or the output) of a model: its spacing (um/px) and size (px).
+struct BranchGeometry {
+  double spacing_um = 0;
+  Size size_px;
+  /// Field of view in microns.
+  double fov_um_x() const { return static_cast<double>(size_px.width) * spacing_um; }
+  double fov_um_y() const { return static_cast<double>(size_px.height) * spacing_um; }
+};
+
+/// The concentric inputs of a model and its output. Branch 0 is the target.
+struct ModelGeometry {
+  std::vector<BranchGeometry> branches;
+  BranchGeometry output;
+
+  /// Throws kInvalidConfig for no branches, non-positive sizes or spacings, or an output whose
+  /// FoV exceeds the target's.
+  void validate() const;
+
+  /// HookNet's size rule (valid 3x3 convolutions, depth 4): every input is 32k + 124 px square
+  /// and the output is input - 214 px. Throws kInvalidConfig suggesting the nearest legal sizes.
+  void validate_hooknet_sizes() const;
+
+  /// HookNet's breast geometry (van Rijthoven et al. 2021): 284 px at 0.5 and 8.0 um/px,
+  /// output 70 px at 0.5 um/px.
+  static ModelGeometry hooknet_breast();
+};
+
+/// One planned tile. All rectangles are exact level-0 fields of view.
+struct TileSpec {
+  std::uint64_t index = 0;  ///< position in the plan (row-major), stable for a slide + options
+  std::int64_t column = 0;  ///< grid column/row in output tiles
+  std::int64_t row = 0;
+  RectF output_l0;                ///< the output tile
+  std::vector<RectF> branch_l0;   ///< one per branch, same centre as output_l0
+  float tissue_fraction = 0;      ///< tissue under output_l0 (0..1)
+};
+
+struct PlanOptions {
+  /// Output pixels between tile origins; default (nullopt) = output size, so tiles abut.
+  std::optional<Size> stride_px;
+  /// Keep tiles whose tissue fraction under the output FoV is at least this (0 keeps all).
+  double min_tissue_fraction = 0.5;
+  /// Only tiles whose output FoV intersects this level-0 rectangle.
+  std::optional<Rect> region_l0;
+  /// Only tiles whose output centre lies inside one of these level-0 polygons (outer rings).
+  std::vector<std::vector<cv::Point2d>> restrict_to_polygons_l0;
+};
+
+/// Plans the output grid over the whole slide at the output spacing. `mask` may be null, in
+/// which case every tile counts as tissue (fraction 1).
+std::vector<TileSpec> plan_tiles(const SlideInfo& slide, const TissueMask* mask,
+                                 const ModelGeometry& geometry, const PlanOptions& options = {});
+
+/// The pixels of one tile: one RGB patch and one validity mask per branch.
+struct PatchSet {
+  TileSpec spec;
+  std::vector<cv::Mat> branches;  ///< CV_8UC3 RGB, branch size
+  std::vector<cv::Mat> valid;     ///< CV_8UC1, 255 on the slide, 0 in the padding
+  std::vector<int> levels;        ///< pyramid level each branch was read from
+  std::vector<cv::Mat> labels;    ///< CV_8UC1 per branch when labels are extracted, else empty
+};
+
+/// Reads every branch of `spec` at its own spacing (context branches from coarse levels).
+PatchSet read_patch_set(const SlideReader& slide, const TileSpec& spec,
+                        const ModelGeometry& geometry);
+
+/// How the streaming scheduler runs.
+struct SchedulerOptions {
+  int threads = 0;       ///< worker threads; 0 = all cores
+  int max_inflight = 0;  ///< tiles in flight at once (bounds memory); 0 = 2 * threads
+  bool progress = true;  ///< progress bar on a terminal
+  std::string label = "tiles";
+};
+
+/// Streams `tiles` through a bounded TBB pipeline: a serial source, `process` in parallel (read,
+/// and later normalize), then `sink` serially in tile order. At most `max_inflight` patch sets
+/// exist at once, so memory does not grow with slide size. Exceptions from either stage stop
+/// the pipeline and propagate.
+void run_tile_pipeline(const std::vector<TileSpec>& tiles,
+                       const std::function<PatchSet(const TileSpec&)>& process,
+                       const std::function<void(PatchSet&&)>& sink,
+                       const SchedulerOptions& options = {});
+
+}  // namespace slidestream

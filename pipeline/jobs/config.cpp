@@ -1,0 +1,351 @@
+// The extract config: YAML sections -> structs, with `--set` overrides and key-named errors.
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "slidestream/core.hpp"
+#include "slidestream/jobs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace slidestream {
+
+namespace {
+
+[[noreturn]] void config_error(const std::string& key, const std::string& problem) {
+  throw Error(ErrorCode::kInvalidConfig, "config key '" + key + "': " + problem);
+}
+
+template <typename T>
+T value_of(const YAML::Node& node, const std::string& key) {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    config_error(key, "cannot read '" + YAML::Dump(node) + "' as the expected type");
+  }
+}
+
+// Errors for keys a section does not know, so a typo never passes silently.
+void require_known_keys(const YAML::Node& section, const std::string& name,
+                        const std::set<std::string>& known) {
+  if (!section) {
+    return;
+  }
+  if (!section.IsMap()) {
+    config_error(name, "must be a mapping of keys to values");
+  }
+  for (const auto& entry : section) {
+    const auto key = entry.first.as<std::string>();
+    if (known.count(key) == 0) {
+      std::string list;
+      for (const auto& k : known) {
+        list += (list.empty() ? "" : ", ") + k;
+      }
+      config_error(name + "." + key, "unknown key; known keys of '" + name + "': " + list);
+    }
+  }
+}
+
+Size size_of(const YAML::Node& node, const std::string& key) {
+  if (node.IsSequence() && node.size() == 2) {
+    return Size{value_of<std::int64_t>(node[0], key), value_of<std::int64_t>(node[1], key)};
+  }
+  const auto side = value_of<std::int64_t>(node, key);
+  return Size{side, side};
+}
+
+BranchGeometry branch_of(const YAML::Node& node, const std::string& key) {
+  require_known_keys(node, key, {"spacing_um", "size"});
+  if (!node["spacing_um"] || !node["size"]) {
+    config_error(key, "needs spacing_um and size, e.g. {spacing_um: 0.5, size: 284}");
+  }
+  return BranchGeometry{value_of<double>(node["spacing_um"], key + ".spacing_um"),
+                        size_of(node["size"], key + ".size")};
+}
+
+void read_geometry(const YAML::Node& node, ModelGeometry& geometry) {
+  if (!node) {
+    return;
+  }
+  require_known_keys(node, "geometry", {"branches", "output", "check"});
+  if (node["branches"]) {
+    if (!node["branches"].IsSequence()) {
+      config_error("geometry.branches", "must be a list of {spacing_um, size}");
+    }
+    geometry.branches.clear();
+    for (size_t b = 0; b < node["branches"].size(); ++b) {
+      geometry.branches.push_back(
+          branch_of(node["branches"][b], "geometry.branches[" + std::to_string(b) + "]"));
+    }
+  }
+  if (node["output"]) {
+    geometry.output = branch_of(node["output"], "geometry.output");
+  }
+  if (node["check"]) {
+    const auto check = value_of<std::string>(node["check"], "geometry.check");
+    if (check == "hooknet") {
+      geometry.validate();
+      geometry.validate_hooknet_sizes();
+    } else if (check != "none") {
+      config_error("geometry.check", "'" + check + "' is not hooknet or none");
+    }
+  }
+}
+
+void read_tiling(const YAML::Node& node, PlanOptions& tiling) {
+  require_known_keys(node, "tiling", {"stride", "min_tissue_fraction", "region"});
+  if (!node) {
+    return;
+  }
+  if (node["stride"] && !node["stride"].IsNull()) {
+    tiling.stride_px = size_of(node["stride"], "tiling.stride");
+  }
+  if (node["min_tissue_fraction"]) {
+    tiling.min_tissue_fraction =
+        value_of<double>(node["min_tissue_fraction"], "tiling.min_tissue_fraction");
+  }
+  if (node["region"] && !node["region"].IsNull()) {
+    const auto values = value_of<std::vector<std::int64_t>>(node["region"], "tiling.region");
+    if (values.size() != 4) {
+      config_error("tiling.region", "must be [x, y, width, height] in level-0 pixels");
+    }
+    tiling.region_l0 = Rect{values[0], values[1], values[2], values[3]};
+  }
+}
+
+void read_tissue(const YAML::Node& node, TissueOptions& tissue) {
+  require_known_keys(node, "tissue",
+                     {"spacing_um", "method", "threshold", "close_radius_um", "open_radius_um",
+                      "min_tissue_area_um2", "max_hole_area_um2", "exclude_pen"});
+  if (!node) {
+    return;
+  }
+  auto number = [&](const char* key, double& target) {
+    if (node[key]) {
+      target = value_of<double>(node[key], std::string("tissue.") + key);
+    }
+  };
+  number("spacing_um", tissue.spacing_um);
+  number("close_radius_um", tissue.close_radius_um);
+  number("open_radius_um", tissue.open_radius_um);
+  number("min_tissue_area_um2", tissue.min_tissue_area_um2);
+  number("max_hole_area_um2", tissue.max_hole_area_um2);
+  if (node["method"]) {
+    tissue.method = parse_tissue_method(value_of<std::string>(node["method"], "tissue.method"));
+  }
+  if (node["threshold"] && !node["threshold"].IsNull()) {
+    tissue.threshold = value_of<double>(node["threshold"], "tissue.threshold");
+  }
+  if (node["exclude_pen"]) {
+    tissue.exclude_pen = value_of<bool>(node["exclude_pen"], "tissue.exclude_pen");
+  }
+}
+
+void read_labels(const YAML::Node& node, ExtractConfig& config) {
+  require_known_keys(node, "labels", {"classes", "ignore_unknown", "unnamed_class", "raster_rule"});
+  if (!node) {
+    return;
+  }
+  if (node["classes"]) {
+    config.labels.classes.clear();
+    for (size_t i = 0; i < node["classes"].size(); ++i) {
+      const YAML::Node entry = node["classes"][i];
+      const std::string key = "labels.classes[" + std::to_string(i) + "]";
+      require_known_keys(entry, key, {"name", "value", "colour", "color"});
+      LabelClass label;
+      label.name = value_of<std::string>(entry["name"], key + ".name");
+      const int value = value_of<int>(entry["value"], key + ".value");
+      if (value < 1 || value > 255) {
+        config_error(key + ".value", "must be 1..255 (0 is background)");
+      }
+      label.value = static_cast<std::uint8_t>(value);
+      const YAML::Node colour = entry["colour"] ? entry["colour"] : entry["color"];
+      if (colour) {
+        const auto rgb = value_of<std::vector<int>>(colour, key + ".colour");
+        if (rgb.size() != 3) {
+          config_error(key + ".colour", "must be [r, g, b]");
+        }
+        label.colour =
+            cv::Vec3b(static_cast<std::uint8_t>(rgb[0]), static_cast<std::uint8_t>(rgb[1]),
+                      static_cast<std::uint8_t>(rgb[2]));
+      }
+      config.labels.classes.push_back(label);
+    }
+  }
+  if (node["ignore_unknown"]) {
+    config.labels.ignore_unknown = value_of<bool>(node["ignore_unknown"], "labels.ignore_unknown");
+  }
+  if (node["unnamed_class"] && !node["unnamed_class"].IsNull()) {
+    config.labels.unnamed_class =
+        value_of<std::string>(node["unnamed_class"], "labels.unnamed_class");
+  }
+  if (node["raster_rule"]) {
+    config.label_raster_rule = value_of<std::string>(node["raster_rule"], "labels.raster_rule");
+  }
+}
+
+void read_output(const YAML::Node& node, ExtractConfig& config) {
+  require_known_keys(node, "output", {"format", "gzip_level"});
+  if (!node) {
+    return;
+  }
+  if (node["format"]) {
+    config.format = value_of<std::string>(node["format"], "output.format");
+  }
+  if (node["gzip_level"]) {
+    config.gzip_level = value_of<int>(node["gzip_level"], "output.gzip_level");
+  }
+}
+
+void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler) {
+  require_known_keys(node, "scheduler", {"threads", "max_inflight"});
+  if (!node) {
+    return;
+  }
+  if (node["threads"]) {
+    scheduler.threads = value_of<int>(node["threads"], "scheduler.threads");
+  }
+  if (node["max_inflight"]) {
+    scheduler.max_inflight = value_of<int>(node["max_inflight"], "scheduler.max_inflight");
+  }
+}
+
+// "a.b.c=value": sets root[a][b][c] to the YAML value.
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  const size_t equals = assignment.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "--set '" + assignment + "' must be section.key=value, e.g. tissue.spacing_um=4");
+  }
+  const std::string key = assignment.substr(0, equals);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(equals + 1));
+  } catch (const YAML::Exception& error) {
+    config_error(key, std::string("bad --set value: ") + error.what());
+  }
+  std::vector<std::string> parts;
+  std::stringstream path(key);
+  for (std::string part; std::getline(path, part, '.');) {
+    parts.push_back(part);
+  }
+  // yaml-cpp nodes are handles: walk with fresh handles, never reassign one (that would alias).
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    chain.push_back(chain.back()[parts[i]]);
+  }
+  chain.back()[parts.back()] = value;
+}
+
+YAML::Node branch_node(const BranchGeometry& branch) {
+  YAML::Node node;
+  node["spacing_um"] = branch.spacing_um;
+  node["size"].push_back(branch.size_px.width);
+  node["size"].push_back(branch.size_px.height);
+  node["size"].SetStyle(YAML::EmitterStyle::Flow);
+  return node;
+}
+
+// Every setting that shapes the output, defaults included, so an output records exactly how
+// it was made.
+std::string resolved_yaml(const ExtractConfig& config) {
+  YAML::Node root;
+  for (const BranchGeometry& branch : config.geometry.branches) {
+    root["geometry"]["branches"].push_back(branch_node(branch));
+  }
+  root["geometry"]["output"] = branch_node(config.geometry.output);
+  if (config.tiling.stride_px) {
+    root["tiling"]["stride"].push_back(config.tiling.stride_px->width);
+    root["tiling"]["stride"].push_back(config.tiling.stride_px->height);
+  } else {
+    root["tiling"]["stride"] = YAML::Node(YAML::NodeType::Null);
+  }
+  root["tiling"]["min_tissue_fraction"] = config.tiling.min_tissue_fraction;
+  const TissueOptions& tissue = config.tissue;
+  root["tissue"]["spacing_um"] = tissue.spacing_um;
+  root["tissue"]["method"] = tissue_method_name(tissue.method);
+  root["tissue"]["threshold"] =
+      tissue.threshold ? YAML::Node(*tissue.threshold) : YAML::Node(YAML::NodeType::Null);
+  root["tissue"]["close_radius_um"] = tissue.close_radius_um;
+  root["tissue"]["open_radius_um"] = tissue.open_radius_um;
+  root["tissue"]["min_tissue_area_um2"] = tissue.min_tissue_area_um2;
+  root["tissue"]["max_hole_area_um2"] = tissue.max_hole_area_um2;
+  root["tissue"]["exclude_pen"] = tissue.exclude_pen;
+  root["labels"]["classes"] = YAML::Node(YAML::NodeType::Sequence);
+  for (const LabelClass& label : config.labels.classes) {
+    YAML::Node entry;
+    entry["name"] = label.name;
+    entry["value"] = static_cast<int>(label.value);
+    for (int c = 0; c < 3; ++c) {
+      entry["colour"].push_back(static_cast<int>(label.colour[c]));
+    }
+    entry["colour"].SetStyle(YAML::EmitterStyle::Flow);
+    root["labels"]["classes"].push_back(entry);
+  }
+  root["labels"]["ignore_unknown"] = config.labels.ignore_unknown;
+  root["labels"]["unnamed_class"] = config.labels.unnamed_class
+                                        ? YAML::Node(*config.labels.unnamed_class)
+                                        : YAML::Node(YAML::NodeType::Null);
+  root["labels"]["raster_rule"] = config.label_raster_rule;
+  root["output"]["format"] = config.format;
+  root["output"]["gzip_level"] = config.gzip_level;
+  // The scheduler section is left out on purpose: it changes speed, never the output, and
+  // outputs are byte-identical whatever the thread count.
+  return YAML::Dump(root);
+}
+
+}  // namespace
+
+void ExtractConfig::validate() const {
+  geometry.validate();
+  tissue.validate();
+  labels.validate();
+  if (format != "hdf5" && format != "png") {
+    config_error("output.format", "'" + format + "' is not hdf5 or png");
+  }
+  if (gzip_level < 0 || gzip_level > 9) {
+    config_error("output.gzip_level", "must be 0..9");
+  }
+  if (tiling.min_tissue_fraction < 0 || tiling.min_tissue_fraction > 1) {
+    config_error("tiling.min_tissue_fraction", "must be between 0 and 1");
+  }
+  if (scheduler.threads < 0 || scheduler.max_inflight < 0) {
+    config_error("scheduler", "threads and max_inflight must be >= 0 (0 = automatic)");
+  }
+}
+
+ExtractConfig load_extract_config(const std::optional<fs::path>& path,
+                                  const std::vector<std::string>& overrides) {
+  YAML::Node root(YAML::NodeType::Map);
+  if (path) {
+    require_readable_file(*path);
+    try {
+      root = YAML::LoadFile(path->string());
+    } catch (const YAML::Exception& error) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "cannot parse '" + path->string() + "': " + error.what());
+    }
+    if (root.IsNull()) {
+      root = YAML::Node(YAML::NodeType::Map);
+    }
+  }
+  for (const std::string& assignment : overrides) {
+    apply_override(root, assignment);
+  }
+  require_known_keys(root, "config",
+                     {"geometry", "tiling", "tissue", "labels", "output", "scheduler"});
+  ExtractConfig config;
+  read_geometry(root["geometry"], config.geometry);
+  read_tiling(root["tiling"], config.tiling);
+  read_tissue(root["tissue"], config.tissue);
+  read_labels(root["labels"], config);
+  read_output(root["output"], config);
+  read_scheduler(root["scheduler"], config.scheduler);
+  config.validate();
+  config.yaml = resolved_yaml(config);
+  return config;
+}
+
+}  // namespace slidestream

@@ -1,0 +1,238 @@
+// `slidestream extract`: per slide, one streaming pass: tissue mask -> tile plan -> parallel
+// read of concentric patch sets (+ labels) -> ordered sink into the dataset.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "dataset_sink.hpp"
+#include "slidestream/core.hpp"
+#include "slidestream/jobs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace slidestream {
+
+std::size_t BatchReport::failed() const {
+  return static_cast<std::size_t>(std::count_if(
+      slides.begin(), slides.end(), [](const SlideOutcome& s) { return !s.ok && !s.skipped; }));
+}
+
+std::string BatchReport::summary() const {
+  std::ostringstream text;
+  text << std::left << std::setw(28) << "slide" << std::setw(10) << "status" << std::setw(10)
+       << "patches" << std::setw(9) << "seconds"
+       << "reason\n";
+  for (const SlideOutcome& slide : slides) {
+    const char* status = slide.skipped ? "skipped" : slide.ok ? "ok" : "FAILED";
+    text << std::left << std::setw(28) << slide.id << std::setw(10) << status << std::setw(10)
+         << slide.patches << std::setw(9) << std::fixed << std::setprecision(1) << slide.seconds
+         << (slide.ok || slide.skipped ? (slide.skipped ? "already in the output" : "")
+                                       : slide.error)
+         << "\n";
+  }
+  text << slides.size() << " slides, " << failed() << " failed\n";
+  return text.str();
+}
+
+namespace {
+
+// Where a slide's labels come from: annotations or a label raster (never both).
+struct LabelSource {
+  std::vector<Annotation> annotations;
+  std::optional<LabelRaster> raster;
+  bool active() const { return !annotations.empty() || raster.has_value(); }
+};
+
+fs::path annotation_file_for(const fs::path& location, const SlideInput& slide) {
+  if (!fs::is_directory(location)) {
+    return location;
+  }
+  const std::string stem = slide.path.stem().string();
+  for (const char* extension : {".geojson", ".json", ".xml", ".xml.gz", ".geojson.gz"}) {
+    const fs::path candidate = location / (stem + extension);
+    if (fs::exists(candidate)) {
+      return candidate;
+    }
+  }
+  throw Error(ErrorCode::kNotFound, "no annotations for slide '" + slide.id + "' in '" +
+                                        location.string() + "' (looked for " + stem +
+                                        ".geojson, .json, .xml, .xml.gz)");
+}
+
+LabelSource load_labels(const ExtractJob& job, const SlideInput& slide, const SlideInfo& info) {
+  LabelSource source;
+  if (job.annotations && job.label_raster_pattern) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "give either --annotations or --label-raster, not both");
+  }
+  if (job.annotations) {
+    const RectF slide_l0{0, 0, static_cast<double>(info.size().width),
+                         static_cast<double>(info.size().height)};
+    for (Annotation& annotation : read_annotations(annotation_file_for(*job.annotations, slide))) {
+      double left = INFINITY, top = INFINITY, right = -INFINITY, bottom = -INFINITY;
+      for (const cv::Point2d& point : annotation.rings.front()) {
+        left = std::min(left, point.x);
+        top = std::min(top, point.y);
+        right = std::max(right, point.x);
+        bottom = std::max(bottom, point.y);
+      }
+      if (right <= slide_l0.x || bottom <= slide_l0.y || left >= slide_l0.width ||
+          top >= slide_l0.height) {
+        spdlog::warn("{}: annotation {} ('{}') lies outside the slide; ignored", slide.id,
+                     annotation.source_index, annotation.class_name);
+        continue;
+      }
+      source.annotations.push_back(std::move(annotation));
+    }
+  }
+  if (job.label_raster_pattern) {
+    std::string path = *job.label_raster_pattern;
+    const std::string placeholder = "{stem}";
+    if (const size_t at = path.find(placeholder); at != std::string::npos) {
+      path.replace(at, placeholder.size(), slide.path.stem().string());
+    }
+    source.raster.emplace(path, job.config.label_raster_rule);
+  }
+  return source;
+}
+
+std::vector<cv::Mat> labels_for(const LabelSource& source, const TileSpec& spec,
+                                const ExtractConfig& config) {
+  std::vector<cv::Mat> labels;
+  for (size_t b = 0; b < config.geometry.branches.size(); ++b) {
+    const Size size = config.geometry.branches[b].size_px;
+    labels.push_back(source.raster ? source.raster->sample(spec.branch_l0[b], size)
+                                   : rasterize_annotations(source.annotations, config.labels,
+                                                           spec.branch_l0[b], size));
+  }
+  return labels;
+}
+
+std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
+                          detail::DatasetSink& sink) {
+  OpenOptions open = job.open;
+  if (slide.mpp_um) {
+    open.mpp_override_um = slide.mpp_um;
+  }
+  const auto reader = open_slide(slide.path, open);
+  const ExtractConfig& config = job.config;
+  const TissueMask mask = compute_tissue_mask(*reader, config.tissue);
+  const std::vector<TileSpec> tiles =
+      plan_tiles(reader->info(), &mask, config.geometry, config.tiling);
+  const LabelSource labels = load_labels(job, slide, reader->info());
+  spdlog::info("{}: {} tiles with tissue >= {} (tissue {:.1f} % of the slide)", slide.id,
+               tiles.size(), config.tiling.min_tissue_fraction, 100.0 * mask.tissue_fraction);
+
+  SlideRecord record;
+  record.slide_id = slide.id;
+  record.info = reader->info();
+  record.geometry = config.geometry;
+  for (const BranchGeometry& branch : config.geometry.branches) {
+    record.branch_levels.push_back(reader->level_for_spacing(branch.spacing_um));
+  }
+  record.config_yaml = config.yaml;
+  record.with_labels = labels.active();
+
+  SchedulerOptions scheduler = config.scheduler;
+  scheduler.label = slide.id;
+  sink.begin_slide(record);
+  try {
+    run_tile_pipeline(
+        tiles,
+        [&](const TileSpec& spec) {
+          PatchSet patches = read_patch_set(*reader, spec, config.geometry);
+          if (labels.active()) {
+            patches.labels = labels_for(labels, spec, config);
+          }
+          return patches;
+        },
+        [&](PatchSet&& patches) { sink.append(patches); }, scheduler);
+    sink.end_slide();
+  } catch (...) {
+    sink.abandon_slide();
+    throw;
+  }
+  return tiles.size();
+}
+
+void write_report(const ExtractJob& job, const BatchReport& report, const fs::path& path) {
+  nlohmann::ordered_json json;
+  json["schema"] = "slidestream.extract-report/1";
+  json["slidestream_version"] = kVersion;
+  json["output"] = job.output.string();
+  json["config_yaml"] = job.config.yaml;
+  json["slides"] = nlohmann::ordered_json::array();
+  for (const SlideOutcome& slide : report.slides) {
+    json["slides"].push_back(
+        {{"id", slide.id},
+         {"path", slide.path.string()},
+         {"status", slide.skipped ? "skipped"
+                    : slide.ok    ? "ok"
+                                  : "failed"},
+         {"patches", slide.patches},
+         {"seconds", slide.seconds},
+         {"error_code", slide.ok || slide.skipped
+                            ? nlohmann::ordered_json(nullptr)
+                            : nlohmann::ordered_json(std::string(error_code_name(slide.code)))},
+         {"error", slide.error}});
+  }
+  json["failed"] = report.failed();
+  AtomicOutput output(path);
+  std::ofstream(output.temp_path()) << json.dump(2) << "\n";
+  output.commit();
+}
+
+}  // namespace
+
+BatchReport run_extract(const ExtractJob& job) {
+  job.config.validate();
+  const std::vector<SlideInput> slides = expand_slide_inputs(job.inputs);
+  std::unique_ptr<detail::DatasetSink> sink =
+      job.config.format == "png"
+          ? detail::make_png_sink(job.output, job.resume)
+          : detail::make_hdf5_sink(job.output, job.config.gzip_level, job.resume);
+  const std::vector<std::string> existing = sink->existing_slides();
+
+  BatchReport report;
+  for (const SlideInput& slide : slides) {
+    SlideOutcome outcome;
+    outcome.id = slide.id;
+    outcome.path = slide.path;
+    if (std::find(existing.begin(), existing.end(), slide.id) != existing.end()) {
+      outcome.skipped = true;
+      spdlog::info("{}: already in {}, skipped (--resume)", slide.id, job.output.string());
+      report.slides.push_back(outcome);
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      outcome.patches = extract_slide(job, slide, *sink);
+      outcome.ok = true;
+    } catch (const Error& error) {
+      outcome.code = error.code();
+      outcome.error = error.what();
+      spdlog::error("{}: {}", slide.id, error.what());
+    } catch (const std::exception& error) {
+      outcome.code = ErrorCode::kInternal;
+      outcome.error = error.what();
+      spdlog::error("{}: internal error: {}", slide.id, error.what());
+    }
+    outcome.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.slides.push_back(outcome);
+  }
+  if (report.failed() < report.slides.size()) {
+    sink->commit();
+    const fs::path report_path = job.config.format == "png"
+                                     ? job.output / "report.json"
+                                     : fs::path(job.output.string() + ".report.json");
+    write_report(job, report, report_path);
+  }
+  return report;
+}
+
+}  // namespace slidestream

@@ -1,0 +1,155 @@
+// Slide inputs of a batch: files, globs, folders and CSV manifests.
+#include <glob.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "slidestream/core.hpp"
+#include "slidestream/jobs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace slidestream {
+
+namespace {
+
+bool is_slide_file(const fs::path& path) {
+  static const std::set<std::string> kExtensions{
+      ".svs",     ".tif", ".tiff",   ".ndpi", ".vms", ".vmu",  ".scn", ".mrxs",
+      ".svslide", ".bif", ".qptiff", ".png",  ".jpg", ".jpeg", ".jp2", ".webp"};
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(), ::tolower);
+  return kExtensions.count(extension) > 0;
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells;
+  std::stringstream stream(line);
+  for (std::string cell; std::getline(stream, cell, ',');) {
+    cell.erase(0, cell.find_first_not_of(" \t\r"));
+    cell.erase(cell.find_last_not_of(" \t\r") + 1);
+    cells.push_back(cell);
+  }
+  return cells;
+}
+
+std::vector<SlideInput> read_manifest(const fs::path& manifest) {
+  std::ifstream file(manifest);
+  std::string line;
+  if (!std::getline(file, line)) {
+    throw Error(ErrorCode::kInvalidConfig, "manifest '" + manifest.string() + "' is empty");
+  }
+  const std::vector<std::string> header = split_csv_line(line);
+  const auto column = [&](const std::string& name) -> int {
+    const auto found = std::find(header.begin(), header.end(), name);
+    return found == header.end() ? -1 : static_cast<int>(found - header.begin());
+  };
+  const int path_column = column("path");
+  if (path_column < 0) {
+    throw Error(ErrorCode::kInvalidConfig, "manifest '" + manifest.string() +
+                                               "' needs a header line with a 'path' column "
+                                               "(optional: mpp, id)");
+  }
+  const int mpp_column = column("mpp");
+  const int id_column = column("id");
+  std::vector<SlideInput> slides;
+  for (int number = 2; std::getline(file, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      continue;
+    }
+    const std::vector<std::string> cells = split_csv_line(line);
+    const auto cell = [&](int index) {
+      return index >= 0 && static_cast<size_t>(index) < cells.size()
+                 ? cells[static_cast<size_t>(index)]
+                 : std::string();
+    };
+    SlideInput slide;
+    slide.path = cell(path_column);
+    if (slide.path.empty()) {
+      throw Error(ErrorCode::kInvalidConfig, "manifest '" + manifest.string() + "' line " +
+                                                 std::to_string(number) + " has no path");
+    }
+    if (slide.path.is_relative()) {
+      slide.path = manifest.parent_path() / slide.path;
+    }
+    if (!cell(mpp_column).empty()) {
+      try {
+        slide.mpp_um = std::stod(cell(mpp_column));
+      } catch (const std::exception&) {
+        throw Error(ErrorCode::kInvalidConfig, "manifest '" + manifest.string() + "' line " +
+                                                   std::to_string(number) + ": mpp '" +
+                                                   cell(mpp_column) + "' is not a number");
+      }
+    }
+    slide.id = cell(id_column);
+    slides.push_back(slide);
+  }
+  return slides;
+}
+
+std::vector<fs::path> glob_paths(const std::string& pattern) {
+  glob_t matches{};
+  std::vector<fs::path> paths;
+  if (::glob(pattern.c_str(), 0, nullptr, &matches) == 0) {
+    for (size_t i = 0; i < matches.gl_pathc; ++i) {
+      paths.emplace_back(matches.gl_pathv[i]);
+    }
+  }
+  globfree(&matches);
+  return paths;  // glob() sorts its matches
+}
+
+}  // namespace
+
+std::vector<SlideInput> expand_slide_inputs(const std::vector<std::string>& inputs) {
+  std::vector<SlideInput> slides;
+  for (const std::string& input : inputs) {
+    const fs::path path(input);
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      std::vector<fs::path> files;
+      for (const auto& entry : fs::directory_iterator(path)) {
+        if (entry.is_regular_file() && is_slide_file(entry.path())) {
+          files.push_back(entry.path());
+        }
+      }
+      std::sort(files.begin(), files.end());
+      for (const fs::path& file : files) {
+        slides.push_back({file, "", std::nullopt});
+      }
+    } else if (path.extension() == ".csv" && fs::is_regular_file(path, ec)) {
+      const auto listed = read_manifest(path);
+      slides.insert(slides.end(), listed.begin(), listed.end());
+    } else if (input.find_first_of("*?[") != std::string::npos) {
+      const auto matches = glob_paths(input);
+      if (matches.empty()) {
+        throw Error(ErrorCode::kNotFound, "the pattern '" + input + "' matches no file");
+      }
+      for (const fs::path& match : matches) {
+        slides.push_back({match, "", std::nullopt});
+      }
+    } else {
+      // A plain path is kept even if missing: that slide fails alone, the batch goes on.
+      slides.push_back({path, "", std::nullopt});
+    }
+  }
+  if (slides.empty()) {
+    throw Error(ErrorCode::kNotFound, "no slides found in the inputs given");
+  }
+  std::set<std::string> ids;
+  for (SlideInput& slide : slides) {
+    if (slide.id.empty()) {
+      slide.id = slide.path.stem().string();
+    }
+    if (!ids.insert(slide.id).second) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "two slides share the id '" + slide.id +
+                      "'; give them distinct ids in a CSV manifest (columns path,id)");
+    }
+  }
+  return slides;
+}
+
+}  // namespace slidestream

@@ -1,0 +1,169 @@
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+#include "slidestream/core.hpp"
+#include "slidestream/tiling.hpp"
+
+namespace slidestream {
+
+void ModelGeometry::validate() const {
+  if (branches.empty()) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "geometry.branches is empty; give at least the target branch {spacing_um, size}");
+  }
+  auto check = [](const BranchGeometry& branch, const std::string& name) {
+    if (!(branch.spacing_um > 0) || branch.size_px.width <= 0 || branch.size_px.height <= 0) {
+      std::ostringstream text;
+      text << name << " needs a positive spacing_um and size (got " << branch.spacing_um
+           << " um/px, " << branch.size_px.width << "x" << branch.size_px.height << " px)";
+      throw Error(ErrorCode::kInvalidConfig, text.str());
+    }
+  };
+  for (size_t b = 0; b < branches.size(); ++b) {
+    check(branches[b], "geometry.branches[" + std::to_string(b) + "]");
+  }
+  check(output, "geometry.output");
+  const BranchGeometry& target = branches.front();
+  if (output.fov_um_x() > target.fov_um_x() + 1e-9 ||
+      output.fov_um_y() > target.fov_um_y() + 1e-9) {
+    std::ostringstream text;
+    text << "geometry.output covers " << output.fov_um_x() << " um but the target branch only "
+         << target.fov_um_x() << " um; the output must lie inside the target's field of view";
+    throw Error(ErrorCode::kInvalidConfig, text.str());
+  }
+}
+
+void ModelGeometry::validate_hooknet_sizes() const {
+  for (size_t b = 0; b < branches.size(); ++b) {
+    const Size size = branches[b].size_px;
+    const std::int64_t below = size.width < 156 ? 156 : (size.width - 124) / 32 * 32 + 124;
+    if (size.width != size.height || size.width < 156 || (size.width - 124) % 32 != 0) {
+      std::ostringstream text;
+      text << "geometry.branches[" << b << "].size " << size.width << "x" << size.height
+           << " is not a legal HookNet input (square, 32k + 124 px); the nearest legal sizes are "
+           << below << " and " << below + 32;
+      throw Error(ErrorCode::kInvalidConfig, text.str());
+    }
+    if (size != branches.front().size_px) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "HookNet branches share one input size; geometry.branches[" + std::to_string(b) +
+                      "] differs from the target's");
+    }
+  }
+  const std::int64_t expected = branches.front().size_px.width - 214;
+  if (output.size_px != Size{expected, expected}) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "geometry.output.size must be the input size - 214 = " + std::to_string(expected) +
+                    " px for HookNet (valid convolutions)");
+  }
+}
+
+ModelGeometry ModelGeometry::hooknet_breast() {
+  ModelGeometry geometry;
+  geometry.branches = {{0.5, {284, 284}}, {8.0, {284, 284}}};
+  geometry.output = {0.5, {70, 70}};
+  return geometry;
+}
+
+namespace {
+
+// Output tiles needed along one axis so that the last one reaches the slide's far edge.
+std::int64_t tile_count(double extent_out_px, std::int64_t size, std::int64_t stride) {
+  if (extent_out_px <= static_cast<double>(size)) {
+    return 1;
+  }
+  return static_cast<std::int64_t>(
+             std::ceil((extent_out_px - static_cast<double>(size)) / static_cast<double>(stride))) +
+         1;
+}
+
+RectF centred(double center_x, double center_y, const BranchGeometry& branch, Spacing spacing) {
+  const double width = branch.fov_um_x() / spacing.x_um;
+  const double height = branch.fov_um_y() / spacing.y_um;
+  return RectF{center_x - width / 2.0, center_y - height / 2.0, width, height};
+}
+
+bool overlaps(const RectF& a, const Rect& b) {
+  return a.x < static_cast<double>(b.right()) && a.x + a.width > static_cast<double>(b.x) &&
+         a.y < static_cast<double>(b.bottom()) && a.y + a.height > static_cast<double>(b.y);
+}
+
+bool inside_any(const std::vector<std::vector<cv::Point2d>>& polygons, double x, double y) {
+  for (const auto& polygon : polygons) {
+    std::vector<cv::Point2f> contour(polygon.begin(), polygon.end());
+    if (contour.size() >= 3 &&
+        cv::pointPolygonTest(contour, cv::Point2f(static_cast<float>(x), static_cast<float>(y)),
+                             false) >= 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<TileSpec> plan_tiles(const SlideInfo& slide, const TissueMask* mask,
+                                 const ModelGeometry& geometry, const PlanOptions& options) {
+  geometry.validate();
+  const BranchGeometry& output = geometry.output;
+  const Size stride = options.stride_px.value_or(output.size_px);
+  if (stride.width <= 0 || stride.height <= 0) {
+    throw Error(ErrorCode::kInvalidConfig, "the tile stride must be positive");
+  }
+  const Spacing spacing = slide.spacing;
+  const double out_per_l0_x = spacing.x_um / output.spacing_um;
+  const double out_per_l0_y = spacing.y_um / output.spacing_um;
+  const std::int64_t columns = tile_count(static_cast<double>(slide.size().width) * out_per_l0_x,
+                                          output.size_px.width, stride.width);
+  const std::int64_t rows = tile_count(static_cast<double>(slide.size().height) * out_per_l0_y,
+                                       output.size_px.height, stride.height);
+
+  std::vector<TileSpec> tiles;
+  for (std::int64_t row = 0; row < rows; ++row) {
+    for (std::int64_t column = 0; column < columns; ++column) {
+      TileSpec spec;
+      spec.index = static_cast<std::uint64_t>(row * columns + column);
+      spec.column = column;
+      spec.row = row;
+      spec.output_l0 = RectF{static_cast<double>(column * stride.width) / out_per_l0_x,
+                             static_cast<double>(row * stride.height) / out_per_l0_y,
+                             static_cast<double>(output.size_px.width) / out_per_l0_x,
+                             static_cast<double>(output.size_px.height) / out_per_l0_y};
+      const double center_x = spec.output_l0.x + spec.output_l0.width / 2.0;
+      const double center_y = spec.output_l0.y + spec.output_l0.height / 2.0;
+      if (options.region_l0 && !overlaps(spec.output_l0, *options.region_l0)) {
+        continue;
+      }
+      if (!options.restrict_to_polygons_l0.empty() &&
+          !inside_any(options.restrict_to_polygons_l0, center_x, center_y)) {
+        continue;
+      }
+      spec.tissue_fraction =
+          mask != nullptr ? static_cast<float>(mask->fraction_in(spec.output_l0)) : 1.0f;
+      if (spec.tissue_fraction < options.min_tissue_fraction) {
+        continue;
+      }
+      for (const BranchGeometry& branch : geometry.branches) {
+        spec.branch_l0.push_back(centred(center_x, center_y, branch, spacing));
+      }
+      tiles.push_back(std::move(spec));
+    }
+  }
+  return tiles;
+}
+
+PatchSet read_patch_set(const SlideReader& slide, const TileSpec& spec,
+                        const ModelGeometry& geometry) {
+  PatchSet patches;
+  patches.spec = spec;
+  for (size_t b = 0; b < geometry.branches.size(); ++b) {
+    Patch patch = slide.read_fov(spec.branch_l0.at(b), geometry.branches[b].size_px);
+    patches.branches.push_back(std::move(patch.rgb));
+    patches.valid.push_back(std::move(patch.valid));
+    patches.levels.push_back(patch.level);
+  }
+  return patches;
+}
+
+}  // namespace slidestream

@@ -1,0 +1,50 @@
+#include <tbb/info.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include <atomic>
+
+#include "slidestream/core.hpp"
+#include "slidestream/tiling.hpp"
+
+namespace slidestream {
+
+void run_tile_pipeline(const std::vector<TileSpec>& tiles,
+                       const std::function<PatchSet(const TileSpec&)>& process,
+                       const std::function<void(PatchSet&&)>& sink,
+                       const SchedulerOptions& options) {
+  if (options.threads < 0 || options.max_inflight < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "--threads and --max-inflight must be >= 0");
+  }
+  const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  const auto max_inflight =
+      static_cast<size_t>(options.max_inflight > 0 ? options.max_inflight : 2 * threads);
+  ProgressBar progress(options.label, tiles.size(), options.progress);
+  size_t next = 0;
+
+  // serial source -> parallel process -> serial in-order sink; at most max_inflight tokens
+  // (patch sets) exist at once, which is what bounds memory.
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    tbb::parallel_pipeline(
+        max_inflight,
+        tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& control) -> size_t {
+                                         if (next >= tiles.size()) {
+                                           control.stop();
+                                           return 0;
+                                         }
+                                         return next++;
+                                       }) &
+            tbb::make_filter<size_t, PatchSet>(tbb::filter_mode::parallel,
+                                               [&](size_t i) { return process(tiles[i]); }) &
+            tbb::make_filter<PatchSet, void>(tbb::filter_mode::serial_in_order,
+                                             [&](PatchSet patches) {
+                                               sink(std::move(patches));
+                                               progress.advance();
+                                             }));
+  });
+  progress.finish();
+}
+
+}  // namespace slidestream
