@@ -12,6 +12,7 @@ PACKAGES=(
   libspdlog-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-h5py
+  time
 )
 
 missing=()

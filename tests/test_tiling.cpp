@@ -77,6 +77,26 @@ TEST_F(TilingOnSyntheticSlide, GridCoversTheSlideRowMajorWithAbuttingTiles) {
   EXPECT_GE(last.output_l0.y + last.output_l0.height, 2000.0);
 }
 
+TEST_F(TilingOnSyntheticSlide, LazyPlannerYieldsThePlanInOrderAndCountsIt) {
+  TissueMask mask;
+  mask.spacing_um = 8.0;
+  mask.slide_spacing = reader_->info().spacing;
+  mask.mask = cv::Mat::zeros(125, 188, CV_8UC1);
+  cv::circle(mask.mask, {90, 60}, 40, cv::Scalar(255), cv::FILLED);
+  const ModelGeometry geometry = small_geometry();
+  const auto all = plan_tiles(reader_->info(), &mask, geometry, {});
+  TilePlanner planner(reader_->info(), &mask, geometry, {});
+  EXPECT_EQ(planner.count(), all.size());
+  EXPECT_GT(all.size(), 100u);
+  EXPECT_LT(all.size(), 94u * 63u);
+  for (const TileSpec& expected : all) {
+    const auto tile = planner.next();
+    ASSERT_TRUE(tile.has_value());
+    ASSERT_EQ(tile->index, expected.index);
+  }
+  EXPECT_FALSE(planner.next().has_value());
+}
+
 TEST_F(TilingOnSyntheticSlide, BranchesShareTheOutputCentreAndHaveExactFieldsOfView) {
   const auto tiles = plan_tiles(reader_->info(), nullptr, small_geometry(), {});
   const TileSpec& tile = tiles.at(500);

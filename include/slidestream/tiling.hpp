@@ -50,9 +50,9 @@ struct TileSpec {
   std::uint64_t index = 0;  ///< position in the plan (row-major), stable for a slide + options
   std::int64_t column = 0;  ///< grid column/row in output tiles
   std::int64_t row = 0;
-  RectF output_l0;                ///< the output tile
-  std::vector<RectF> branch_l0;   ///< one per branch, same centre as output_l0
-  float tissue_fraction = 0;      ///< tissue under output_l0 (0..1)
+  RectF output_l0;               ///< the output tile
+  std::vector<RectF> branch_l0;  ///< one per branch, same centre as output_l0
+  float tissue_fraction = 0;     ///< tissue under output_l0 (0..1)
 };
 
 struct PlanOptions {
@@ -66,8 +66,37 @@ struct PlanOptions {
   std::vector<std::vector<cv::Point2d>> restrict_to_polygons_l0;
 };
 
-/// Plans the output grid over the whole slide at the output spacing. `mask` may be null, in
-/// which case every tile counts as tissue (fraction 1).
+/// Walks the output grid over the whole slide at the output spacing, row-major, yielding the
+/// tiles that pass the filters one at a time, so planning a slide of any size takes constant
+/// memory. `mask` may be null (every tile counts as tissue, fraction 1). The slide info, mask
+/// and geometry must outlive the planner.
+class TilePlanner {
+ public:
+  TilePlanner(const SlideInfo& slide, const TissueMask* mask, const ModelGeometry& geometry,
+              PlanOptions options = {});
+  /// The next tile of the plan, nullopt after the last.
+  std::optional<TileSpec> next();
+  /// How many tiles the whole plan yields (a pass over the grid that stores nothing).
+  std::uint64_t count() const;
+  std::int64_t columns() const { return columns_; }
+  std::int64_t rows() const { return rows_; }
+
+ private:
+  std::optional<TileSpec> tile_at(std::int64_t column, std::int64_t row) const;
+
+  const SlideInfo* slide_;
+  const TissueMask* mask_;
+  const ModelGeometry* geometry_;
+  PlanOptions options_;
+  Size stride_;
+  double out_per_l0_x_ = 1;
+  double out_per_l0_y_ = 1;
+  std::int64_t columns_ = 0;
+  std::int64_t rows_ = 0;
+  std::int64_t cursor_ = 0;  // next grid cell, row-major
+};
+
+/// The whole plan as a vector (for tests and small slides; jobs stream a TilePlanner).
 std::vector<TileSpec> plan_tiles(const SlideInfo& slide, const TissueMask* mask,
                                  const ModelGeometry& geometry, const PlanOptions& options = {});
 
@@ -92,10 +121,17 @@ struct SchedulerOptions {
   std::string label = "tiles";
 };
 
-/// Streams `tiles` through a bounded TBB pipeline: a serial source, `process` in parallel (read,
-/// and later normalize), then `sink` serially in tile order. At most `max_inflight` patch sets
-/// exist at once, so memory does not grow with slide size. Exceptions from either stage stop
-/// the pipeline and propagate.
+/// Streams tiles through a bounded TBB pipeline: a serial `source` (nullopt ends it), `process` in
+/// parallel (read, and later normalize), then `sink` serially in tile order. At most `max_inflight`
+/// patch sets exist at once, so memory does not grow with slide size. Exceptions from either stage
+/// stop the pipeline and propagate.
+void run_tile_pipeline(const std::function<std::optional<TileSpec>()>& source,
+                       std::uint64_t expected_tiles,
+                       const std::function<PatchSet(const TileSpec&)>& process,
+                       const std::function<void(PatchSet&&)>& sink,
+                       const SchedulerOptions& options = {});
+
+/// The same over a vector of tiles.
 void run_tile_pipeline(const std::vector<TileSpec>& tiles,
                        const std::function<PatchSet(const TileSpec&)>& process,
                        const std::function<void(PatchSet&&)>& sink,

@@ -121,11 +121,12 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
   const auto reader = open_slide(slide.path, open);
   const ExtractConfig& config = job.config;
   const TissueMask mask = compute_tissue_mask(*reader, config.tissue);
-  const std::vector<TileSpec> tiles =
-      plan_tiles(reader->info(), &mask, config.geometry, config.tiling);
+  // The plan is walked lazily: memory does not grow with the number of tiles.
+  TilePlanner planner(reader->info(), &mask, config.geometry, config.tiling);
+  const std::uint64_t tile_count = planner.count();
   const LabelSource labels = load_labels(job, slide, reader->info());
   spdlog::info("{}: {} tiles with tissue >= {} (tissue {:.1f} % of the slide)", slide.id,
-               tiles.size(), config.tiling.min_tissue_fraction, 100.0 * mask.tissue_fraction);
+               tile_count, config.tiling.min_tissue_fraction, 100.0 * mask.tissue_fraction);
 
   SlideRecord record;
   record.slide_id = slide.id;
@@ -141,22 +142,21 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
   scheduler.label = slide.id;
   sink.begin_slide(record);
   try {
-    run_tile_pipeline(
-        tiles,
-        [&](const TileSpec& spec) {
-          PatchSet patches = read_patch_set(*reader, spec, config.geometry);
-          if (labels.active()) {
-            patches.labels = labels_for(labels, spec, config);
-          }
-          return patches;
-        },
-        [&](PatchSet&& patches) { sink.append(patches); }, scheduler);
+    run_tile_pipeline([&] { return planner.next(); }, tile_count,
+                      [&](const TileSpec& spec) {
+                        PatchSet patches = read_patch_set(*reader, spec, config.geometry);
+                        if (labels.active()) {
+                          patches.labels = labels_for(labels, spec, config);
+                        }
+                        return patches;
+                      },
+                      [&](PatchSet&& patches) { sink.append(patches); }, scheduler);
     sink.end_slide();
   } catch (...) {
     sink.abandon_slide();
     throw;
   }
-  return tiles.size();
+  return static_cast<std::size_t>(tile_count);
 }
 
 void write_report(const ExtractJob& job, const BatchReport& report, const fs::path& path) {

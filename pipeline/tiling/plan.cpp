@@ -103,52 +103,77 @@ bool inside_any(const std::vector<std::vector<cv::Point2d>>& polygons, double x,
 
 }  // namespace
 
-std::vector<TileSpec> plan_tiles(const SlideInfo& slide, const TissueMask* mask,
-                                 const ModelGeometry& geometry, const PlanOptions& options) {
+TilePlanner::TilePlanner(const SlideInfo& slide, const TissueMask* mask,
+                         const ModelGeometry& geometry, PlanOptions options)
+    : slide_(&slide), mask_(mask), geometry_(&geometry), options_(std::move(options)) {
   geometry.validate();
   const BranchGeometry& output = geometry.output;
-  const Size stride = options.stride_px.value_or(output.size_px);
-  if (stride.width <= 0 || stride.height <= 0) {
+  stride_ = options_.stride_px.value_or(output.size_px);
+  if (stride_.width <= 0 || stride_.height <= 0) {
     throw Error(ErrorCode::kInvalidConfig, "the tile stride must be positive");
   }
-  const Spacing spacing = slide.spacing;
-  const double out_per_l0_x = spacing.x_um / output.spacing_um;
-  const double out_per_l0_y = spacing.y_um / output.spacing_um;
-  const std::int64_t columns = tile_count(static_cast<double>(slide.size().width) * out_per_l0_x,
-                                          output.size_px.width, stride.width);
-  const std::int64_t rows = tile_count(static_cast<double>(slide.size().height) * out_per_l0_y,
-                                       output.size_px.height, stride.height);
+  out_per_l0_x_ = slide.spacing.x_um / output.spacing_um;
+  out_per_l0_y_ = slide.spacing.y_um / output.spacing_um;
+  columns_ = tile_count(static_cast<double>(slide.size().width) * out_per_l0_x_,
+                        output.size_px.width, stride_.width);
+  rows_ = tile_count(static_cast<double>(slide.size().height) * out_per_l0_y_,
+                     output.size_px.height, stride_.height);
+}
 
-  std::vector<TileSpec> tiles;
-  for (std::int64_t row = 0; row < rows; ++row) {
-    for (std::int64_t column = 0; column < columns; ++column) {
-      TileSpec spec;
-      spec.index = static_cast<std::uint64_t>(row * columns + column);
-      spec.column = column;
-      spec.row = row;
-      spec.output_l0 = RectF{static_cast<double>(column * stride.width) / out_per_l0_x,
-                             static_cast<double>(row * stride.height) / out_per_l0_y,
-                             static_cast<double>(output.size_px.width) / out_per_l0_x,
-                             static_cast<double>(output.size_px.height) / out_per_l0_y};
-      const double center_x = spec.output_l0.x + spec.output_l0.width / 2.0;
-      const double center_y = spec.output_l0.y + spec.output_l0.height / 2.0;
-      if (options.region_l0 && !overlaps(spec.output_l0, *options.region_l0)) {
-        continue;
-      }
-      if (!options.restrict_to_polygons_l0.empty() &&
-          !inside_any(options.restrict_to_polygons_l0, center_x, center_y)) {
-        continue;
-      }
-      spec.tissue_fraction =
-          mask != nullptr ? static_cast<float>(mask->fraction_in(spec.output_l0)) : 1.0f;
-      if (spec.tissue_fraction < options.min_tissue_fraction) {
-        continue;
-      }
-      for (const BranchGeometry& branch : geometry.branches) {
-        spec.branch_l0.push_back(centred(center_x, center_y, branch, spacing));
-      }
-      tiles.push_back(std::move(spec));
+std::optional<TileSpec> TilePlanner::tile_at(std::int64_t column, std::int64_t row) const {
+  const BranchGeometry& output = geometry_->output;
+  TileSpec spec;
+  spec.index = static_cast<std::uint64_t>(row * columns_ + column);
+  spec.column = column;
+  spec.row = row;
+  spec.output_l0 = RectF{static_cast<double>(column * stride_.width) / out_per_l0_x_,
+                         static_cast<double>(row * stride_.height) / out_per_l0_y_,
+                         static_cast<double>(output.size_px.width) / out_per_l0_x_,
+                         static_cast<double>(output.size_px.height) / out_per_l0_y_};
+  const double center_x = spec.output_l0.x + spec.output_l0.width / 2.0;
+  const double center_y = spec.output_l0.y + spec.output_l0.height / 2.0;
+  if (options_.region_l0 && !overlaps(spec.output_l0, *options_.region_l0)) {
+    return std::nullopt;
+  }
+  if (!options_.restrict_to_polygons_l0.empty() &&
+      !inside_any(options_.restrict_to_polygons_l0, center_x, center_y)) {
+    return std::nullopt;
+  }
+  spec.tissue_fraction =
+      mask_ != nullptr ? static_cast<float>(mask_->fraction_in(spec.output_l0)) : 1.0f;
+  if (spec.tissue_fraction < options_.min_tissue_fraction) {
+    return std::nullopt;
+  }
+  for (const BranchGeometry& branch : geometry_->branches) {
+    spec.branch_l0.push_back(centred(center_x, center_y, branch, slide_->spacing));
+  }
+  return spec;
+}
+
+std::optional<TileSpec> TilePlanner::next() {
+  while (cursor_ < columns_ * rows_) {
+    const std::int64_t cell = cursor_++;
+    if (auto tile = tile_at(cell % columns_, cell / columns_)) {
+      return tile;
     }
+  }
+  return std::nullopt;
+}
+
+std::uint64_t TilePlanner::count() const {
+  std::uint64_t kept = 0;
+  for (std::int64_t cell = 0; cell < columns_ * rows_; ++cell) {
+    kept += tile_at(cell % columns_, cell / columns_).has_value() ? 1 : 0;
+  }
+  return kept;
+}
+
+std::vector<TileSpec> plan_tiles(const SlideInfo& slide, const TissueMask* mask,
+                                 const ModelGeometry& geometry, const PlanOptions& options) {
+  TilePlanner planner(slide, mask, geometry, options);
+  std::vector<TileSpec> tiles;
+  while (auto tile = planner.next()) {
+    tiles.push_back(std::move(*tile));
   }
   return tiles;
 }

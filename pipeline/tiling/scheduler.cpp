@@ -9,7 +9,8 @@
 
 namespace slidestream {
 
-void run_tile_pipeline(const std::vector<TileSpec>& tiles,
+void run_tile_pipeline(const std::function<std::optional<TileSpec>()>& source,
+                       std::uint64_t expected_tiles,
                        const std::function<PatchSet(const TileSpec&)>& process,
                        const std::function<void(PatchSet&&)>& sink,
                        const SchedulerOptions& options) {
@@ -19,8 +20,7 @@ void run_tile_pipeline(const std::vector<TileSpec>& tiles,
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   const auto max_inflight =
       static_cast<size_t>(options.max_inflight > 0 ? options.max_inflight : 2 * threads);
-  ProgressBar progress(options.label, tiles.size(), options.progress);
-  size_t next = 0;
+  ProgressBar progress(options.label, expected_tiles, options.progress);
 
   // serial source -> parallel process -> serial in-order sink; at most max_inflight tokens
   // (patch sets) exist at once, which is what bounds memory.
@@ -28,16 +28,17 @@ void run_tile_pipeline(const std::vector<TileSpec>& tiles,
   arena.execute([&] {
     tbb::parallel_pipeline(
         max_inflight,
-        tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
-                                       [&](tbb::flow_control& control) -> size_t {
-                                         if (next >= tiles.size()) {
-                                           control.stop();
-                                           return 0;
-                                         }
-                                         return next++;
-                                       }) &
-            tbb::make_filter<size_t, PatchSet>(tbb::filter_mode::parallel,
-                                               [&](size_t i) { return process(tiles[i]); }) &
+        tbb::make_filter<void, TileSpec>(tbb::filter_mode::serial_in_order,
+                                         [&](tbb::flow_control& control) -> TileSpec {
+                                           std::optional<TileSpec> tile = source();
+                                           if (!tile) {
+                                             control.stop();
+                                             return {};
+                                           }
+                                           return std::move(*tile);
+                                         }) &
+            tbb::make_filter<TileSpec, PatchSet>(
+                tbb::filter_mode::parallel, [&](const TileSpec& spec) { return process(spec); }) &
             tbb::make_filter<PatchSet, void>(tbb::filter_mode::serial_in_order,
                                              [&](PatchSet patches) {
                                                sink(std::move(patches));
@@ -45,6 +46,18 @@ void run_tile_pipeline(const std::vector<TileSpec>& tiles,
                                              }));
   });
   progress.finish();
+}
+
+void run_tile_pipeline(const std::vector<TileSpec>& tiles,
+                       const std::function<PatchSet(const TileSpec&)>& process,
+                       const std::function<void(PatchSet&&)>& sink,
+                       const SchedulerOptions& options) {
+  size_t next = 0;
+  run_tile_pipeline(
+      [&]() -> std::optional<TileSpec> {
+        return next < tiles.size() ? std::optional<TileSpec>(tiles[next++]) : std::nullopt;
+      },
+      tiles.size(), process, sink, options);
 }
 
 }  // namespace slidestream
