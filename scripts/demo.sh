@@ -2,7 +2,9 @@
 # The main job on the embedded default: installs what is missing, builds, then
 #   1. synthesises a sample slide (with truth raster and QuPath annotations),
 #   2. shows its metadata,
-#   3. reads concentric HookNet-style patches (284 px at 0.5 and 8.0 um/px) at its centre.
+#   3. reads concentric HookNet-style patches (284 px at 0.5 and 8.0 um/px) at a tumour region,
+#   4. computes its tissue mask, and
+#   5. extracts labelled target/context patch sets into an HDF5 dataset (CLAM-compatible).
 # Outputs go to out/demo/.
 #
 #   scripts/demo.sh              the synthetic sample slide
@@ -51,6 +53,19 @@ echo "== read: target 284 px at 0.5 um/px and context 284 px at 8.0 um/px around
 "$slidestream" read "$slide" --spacing 0.5 --size 284 --center "$center" -o "$out/target.png" "$@"
 "$slidestream" read "$slide" --spacing 8.0 --size 284 --center "$center" -o "$out/context.png" \
   --mask "$out/context.valid.png" "$@"
+
+echo "== tissue: the tissue mask at 8 um/px"
+"$slidestream" tissue "$slide" -o "$out/tissue.png" "$@"
+
+# Every 5th output tile in each direction keeps the demo quick; drop the stride for a full set.
+echo "== extract: target/context patch sets into an HDF5 dataset"
+if [ -n "${annotations:-}" ]; then
+  "$slidestream" extract "$slide" -c "$root/configs/extract-synthetic.yaml" \
+    --annotations "$annotations" --set tiling.stride=350 -o "$out/patches.h5"
+else
+  "$slidestream" extract "$slide" -c "$root/configs/extract-hooknet-breast.yaml" \
+    --set tiling.stride=350 -o "$out/patches.h5" "$@"
+fi
 
 echo
 echo "Outputs in $out:"

@@ -257,6 +257,46 @@ INSTANTIATE_TEST_SUITE_P(
                    "feature 0"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
+TEST(Extract, TilesCanBeRestrictedToAnnotatedRegions) {
+  TempDir dir;
+  const fs::path slide = testing::small_lossless_slide();
+  const fs::path output = dir / "within.h5";
+  const auto result =
+      run_cli("extract " + shell_quote(slide) + " -c " + shell_quote(write_config(dir)) + " -o " +
+              shell_quote(output) + " --annotations " + shell_quote(sibling(slide, ".geojson")) +
+              " --set tiling.within_annotations=true --set tiling.min_tissue_fraction=0 -q");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const cv::Mat truth = cv::imread(sibling(slide, ".truth.tif").string(), cv::IMREAD_UNCHANGED);
+  H5::H5File file(output.string(), H5F_ACC_RDONLY);
+  const std::vector<double> centers = read_doubles(file.openDataSet("small-lossless/center_l0"));
+  ASSERT_GT(centers.size(), 40u);
+  EXPECT_LT(centers.size() / 2, 94u * 63u);  // fewer than the whole grid
+  for (size_t n = 0; n < centers.size() / 2; ++n) {
+    const auto x = static_cast<int>(centers[2 * n]);
+    const auto y = static_cast<int>(centers[2 * n + 1]);
+    // The centre is a pixel corner: one of the four pixels around it is inside a region.
+    const cv::Mat around = truth(cv::Rect(x - 1, y - 1, 2, 2));
+    EXPECT_GT(cv::countNonZero(around), 0) << "tile centre " << x << "," << y;
+  }
+}
+
+TEST(Extract, PolygonsOutsideTheSlideAreIgnoredWithAWarning) {
+  TempDir dir;
+  std::ofstream(dir / "outside.geojson") << R"({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Polygon",
+     "coordinates": [[[100, 100], [900, 100], [900, 900], [100, 900], [100, 100]]]},
+     "properties": {"classification": {"name": "Stroma"}}},
+    {"type": "Feature", "geometry": {"type": "Polygon",
+     "coordinates": [[[90000, 90000], [91000, 90000], [91000, 91000], [90000, 90000]]]},
+     "properties": {"classification": {"name": "Tumor"}}}]})";
+  const auto result = run_cli("extract " + shell_quote(testing::small_lossless_slide()) + " -c " +
+                              shell_quote(write_config(dir)) + " -o " + shell_quote(dir / "o.h5") +
+                              " --annotations " + shell_quote(dir / "outside.geojson"));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("lies outside the slide; ignored"), std::string::npos)
+      << result.output;
+}
+
 TEST(Extract, MoNuSegXmlAndLabelPngsGiveTheSameLabels) {
   SLIDESTREAM_REQUIRE_DATA(monuseg, "labeled/monuseg2018/train");
   TempDir dir;

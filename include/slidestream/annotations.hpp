@@ -6,8 +6,8 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <optional>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 

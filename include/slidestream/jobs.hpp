@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "slidestream/io.hpp"
 #include "slidestream/annotations.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/io.hpp"
 #include "slidestream/synth.hpp"
-#include "slidestream/tissue.hpp"
 #include "slidestream/tiling.hpp"
+#include "slidestream/tissue.hpp"
 
 namespace slidestream {
 
@@ -79,6 +79,8 @@ std::vector<SlideInput> expand_slide_inputs(const std::vector<std::string>& inpu
 struct ExtractConfig {
   ModelGeometry geometry = ModelGeometry::hooknet_breast();
   PlanOptions tiling;
+  /// Only tiles whose centre lies inside an annotation polygon (needs --annotations).
+  bool tiles_within_annotations = false;
   TissueOptions tissue;
   LabelMap labels;
   std::string label_raster_rule = "nonzero:1";  ///< for --label-raster (see LabelRaster)

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 

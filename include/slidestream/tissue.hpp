@@ -23,11 +23,11 @@ struct TissueOptions {
   TissueMethod method = TissueMethod::kSaturation;
   /// A fixed threshold (saturation 0..255, or OD) instead of Otsu's.
   std::optional<double> threshold;
-  double close_radius_um = 16.0;        ///< morphological closing (joins fragments)
-  double open_radius_um = 8.0;          ///< morphological opening (removes dust)
-  double min_tissue_area_um2 = 20000;   ///< connected tissue smaller than this is dropped
-  double max_hole_area_um2 = 50000;     ///< holes smaller than this are filled
-  bool exclude_pen = false;             ///< remove strongly saturated red/green/blue pen marks
+  double close_radius_um = 16.0;       ///< morphological closing (joins fragments)
+  double open_radius_um = 8.0;         ///< morphological opening (removes dust)
+  double min_tissue_area_um2 = 20000;  ///< connected tissue smaller than this is dropped
+  double max_hole_area_um2 = 50000;    ///< holes smaller than this are filled
+  bool exclude_pen = false;            ///< remove strongly saturated red/green/blue pen marks
 
   /// Throws kInvalidConfig naming the bad field.
   void validate() const;
@@ -39,12 +39,12 @@ struct TissueOptions {
 struct TissueMask {
   cv::Mat mask;  ///< CV_8UC1, 255 = tissue
   double spacing_um = 0;
-  Spacing slide_spacing;  ///< level-0 spacing of the slide
-  std::string method;     ///< "saturation" or "od"
-  double threshold = 0;   ///< the threshold used (Otsu's or the fixed one)
+  Spacing slide_spacing;       ///< level-0 spacing of the slide
+  std::string method;          ///< "saturation" or "od"
+  double threshold = 0;        ///< the threshold used (Otsu's or the fixed one)
   double tissue_fraction = 0;  ///< tissue pixels / all mask pixels
   double tissue_area_mm2 = 0;
-  double pen_fraction = 0;     ///< pixels removed as pen marks / all mask pixels
+  double pen_fraction = 0;  ///< pixels removed as pen marks / all mask pixels
 
   /// Fraction of the mask pixels whose centre lies in `fov_l0` that are tissue (0 when none).
   double fraction_in(const RectF& fov_l0) const;

@@ -94,10 +94,16 @@ void read_geometry(const YAML::Node& node, ModelGeometry& geometry) {
   }
 }
 
-void read_tiling(const YAML::Node& node, PlanOptions& tiling) {
-  require_known_keys(node, "tiling", {"stride", "min_tissue_fraction", "region"});
+void read_tiling(const YAML::Node& node, ExtractConfig& config) {
+  require_known_keys(node, "tiling",
+                     {"stride", "min_tissue_fraction", "region", "within_annotations"});
   if (!node) {
     return;
+  }
+  PlanOptions& tiling = config.tiling;
+  if (node["within_annotations"]) {
+    config.tiles_within_annotations =
+        value_of<bool>(node["within_annotations"], "tiling.within_annotations");
   }
   if (node["stride"] && !node["stride"].IsNull()) {
     tiling.stride_px = size_of(node["stride"], "tiling.stride");
@@ -263,6 +269,13 @@ std::string resolved_yaml(const ExtractConfig& config) {
     root["tiling"]["stride"] = YAML::Node(YAML::NodeType::Null);
   }
   root["tiling"]["min_tissue_fraction"] = config.tiling.min_tissue_fraction;
+  root["tiling"]["within_annotations"] = config.tiles_within_annotations;
+  if (config.tiling.region_l0) {
+    const Rect& region = *config.tiling.region_l0;
+    for (const std::int64_t value : {region.x, region.y, region.width, region.height}) {
+      root["tiling"]["region"].push_back(value);
+    }
+  }
   const TissueOptions& tissue = config.tissue;
   root["tissue"]["spacing_um"] = tissue.spacing_um;
   root["tissue"]["method"] = tissue_method_name(tissue.method);
@@ -338,7 +351,7 @@ ExtractConfig load_extract_config(const std::optional<fs::path>& path,
                      {"geometry", "tiling", "tissue", "labels", "output", "scheduler"});
   ExtractConfig config;
   read_geometry(root["geometry"], config.geometry);
-  read_tiling(root["tiling"], config.tiling);
+  read_tiling(root["tiling"], config);
   read_tissue(root["tissue"], config.tissue);
   read_labels(root["labels"], config);
   read_output(root["output"], config);

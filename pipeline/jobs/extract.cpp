@@ -121,10 +121,20 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
   const auto reader = open_slide(slide.path, open);
   const ExtractConfig& config = job.config;
   const TissueMask mask = compute_tissue_mask(*reader, config.tissue);
-  // The plan is walked lazily: memory does not grow with the number of tiles.
-  TilePlanner planner(reader->info(), &mask, config.geometry, config.tiling);
-  const std::uint64_t tile_count = planner.count();
   const LabelSource labels = load_labels(job, slide, reader->info());
+  PlanOptions plan = config.tiling;
+  if (config.tiles_within_annotations) {
+    if (labels.annotations.empty()) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "tiling.within_annotations needs --annotations with polygons on the slide");
+    }
+    for (const Annotation& annotation : labels.annotations) {
+      plan.restrict_to_polygons_l0.push_back(annotation.rings.front());
+    }
+  }
+  // The plan is walked lazily: memory does not grow with the number of tiles.
+  TilePlanner planner(reader->info(), &mask, config.geometry, plan);
+  const std::uint64_t tile_count = planner.count();
   spdlog::info("{}: {} tiles with tissue >= {} (tissue {:.1f} % of the slide)", slide.id,
                tile_count, config.tiling.min_tissue_fraction, 100.0 * mask.tissue_fraction);
 
