@@ -40,7 +40,7 @@ output:
 )";
 
 fs::path write_config(const TempDir& dir) {
-  const fs::path path = dir / "config.yaml";
+  fs::path path = dir / "config.yaml";
   std::ofstream(path) << kSmallConfig;
   return path;
 }

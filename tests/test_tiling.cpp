@@ -186,8 +186,8 @@ TEST(Scheduler, SinkSeesTilesInOrderWithBoundedTilesInFlight) {
         }
         PatchSet patches;
         patches.spec = spec;
-        patches.branches.push_back(
-            cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(double(spec.index % 256))));
+        patches.branches.emplace_back(8, 8, CV_8UC3,
+                                      cv::Scalar::all(static_cast<double>(spec.index % 256)));
         return patches;
       },
       [&](PatchSet&& patches) {

@@ -53,7 +53,7 @@ fs::path annotation_file_for(const fs::path& location, const SlideInput& slide) 
   }
   const std::string stem = slide.path.stem().string();
   for (const char* extension : {".geojson", ".json", ".xml", ".xml.gz", ".geojson.gz"}) {
-    const fs::path candidate = location / (stem + extension);
+    fs::path candidate = location / (stem + extension);
     if (fs::exists(candidate)) {
       return candidate;
     }
