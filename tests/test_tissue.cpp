@@ -269,5 +269,16 @@ TEST(TissueCli, AMissingOutputFolderIsAnOutputError) {
   EXPECT_EQ(bad_method.exit_code, 7) << bad_method.output;
 }
 
+TEST(TissueMask, HugeSlidesGetACoarserMaskSoMemoryStaysBounded) {
+  const auto reader = open_slide(testing::small_lossless_slide(), OpenOptions{});
+  TissueOptions options;
+  options.max_mask_megapixels = 0.01;  // 10000 px for a 1500 x 1000 um slide
+  const TissueMask mask = compute_tissue_mask(*reader, options);
+  EXPECT_LE(mask.mask.total(), 10100u);
+  EXPECT_GT(mask.spacing_um, 8.0);
+  EXPECT_GT(mask.tissue_fraction, 0.1);
+  EXPECT_NEAR(mask.mask.cols * mask.spacing_um, 1500.0, mask.spacing_um);
+}
+
 }  // namespace
 }  // namespace slidestream

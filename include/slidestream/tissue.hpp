@@ -28,6 +28,10 @@ struct TissueOptions {
   double min_tissue_area_um2 = 20000;  ///< connected tissue smaller than this is dropped
   double max_hole_area_um2 = 50000;    ///< holes smaller than this are filled
   bool exclude_pen = false;            ///< remove strongly saturated red/green/blue pen marks
+  /// Upper bound on the mask's size: on a slide so large that the mask at `spacing_um` would
+  /// exceed it, the working spacing is coarsened to fit, so memory stays bounded whatever the
+  /// slide's area (16 MP is a 32 x 32 mm slide at 8 um/px).
+  double max_mask_megapixels = 16.0;
 
   /// Throws kInvalidConfig naming the bad field.
   void validate() const;
@@ -50,7 +54,8 @@ struct TissueMask {
   double fraction_in(const RectF& fov_l0) const;
 };
 
-/// Reads the slide at the working spacing in strips (bounded memory) and thresholds it.
+/// Reads the slide at the working spacing in strips (bounded memory) and thresholds it. The
+/// mask's `spacing_um` may be coarser than asked (see max_mask_megapixels).
 TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& options = {});
 
 }  // namespace slidestream

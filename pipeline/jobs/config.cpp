@@ -126,9 +126,10 @@ void read_tiling(const YAML::Node& node, ExtractConfig& config) {
 }
 
 void read_tissue(const YAML::Node& node, TissueOptions& tissue) {
-  require_known_keys(node, "tissue",
-                     {"spacing_um", "method", "threshold", "close_radius_um", "open_radius_um",
-                      "min_tissue_area_um2", "max_hole_area_um2", "exclude_pen"});
+  require_known_keys(
+      node, "tissue",
+      {"spacing_um", "method", "threshold", "close_radius_um", "open_radius_um",
+       "min_tissue_area_um2", "max_hole_area_um2", "exclude_pen", "max_mask_megapixels"});
   if (!node) {
     return;
   }
@@ -142,6 +143,7 @@ void read_tissue(const YAML::Node& node, TissueOptions& tissue) {
   number("open_radius_um", tissue.open_radius_um);
   number("min_tissue_area_um2", tissue.min_tissue_area_um2);
   number("max_hole_area_um2", tissue.max_hole_area_um2);
+  number("max_mask_megapixels", tissue.max_mask_megapixels);
   if (node["method"]) {
     tissue.method = parse_tissue_method(value_of<std::string>(node["method"], "tissue.method"));
   }
@@ -290,6 +292,7 @@ std::string resolved_yaml(const ExtractConfig& config) {
   root["tissue"]["min_tissue_area_um2"] = tissue.min_tissue_area_um2;
   root["tissue"]["max_hole_area_um2"] = tissue.max_hole_area_um2;
   root["tissue"]["exclude_pen"] = tissue.exclude_pen;
+  root["tissue"]["max_mask_megapixels"] = tissue.max_mask_megapixels;
   root["labels"]["classes"] = YAML::Node(YAML::NodeType::Sequence);
   for (const LabelClass& label : config.labels.classes) {
     YAML::Node entry;

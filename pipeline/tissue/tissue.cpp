@@ -237,6 +237,9 @@ void TissueOptions::validate() const {
   if (threshold) {
     require_non_negative(*threshold, "threshold");
   }
+  if (!(max_mask_megapixels > 0)) {
+    throw Error(ErrorCode::kInvalidConfig, "tissue option max_mask_megapixels must be positive");
+  }
 }
 
 double TissueMask::fraction_in(const RectF& fov_l0) const {
@@ -262,9 +265,31 @@ double TissueMask::fraction_in(const RectF& fov_l0) const {
   return static_cast<double>(cv::countNonZero(window)) / static_cast<double>(window.total());
 }
 
-TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& options) {
-  options.validate();
+namespace {
+
+// The options with the working spacing coarsened, if needed, to keep the mask within
+// max_mask_megapixels: the mask and its temporaries are the only per-slide memory that would
+// otherwise grow with slide area.
+TissueOptions bounded(const TissueOptions& requested, const SlideInfo& info) {
+  TissueOptions options = requested;
+  const double area_um2 = static_cast<double>(info.size().width) * info.spacing.x_um *
+                          static_cast<double>(info.size().height) * info.spacing.y_um;
+  const double finest_um = std::sqrt(area_um2 / (requested.max_mask_megapixels * 1e6));
+  if (finest_um > requested.spacing_um) {
+    options.spacing_um = finest_um;
+    spdlog::info("{}: tissue mask at {:.3g} um/px instead of {} so it stays within {} MP",
+                 info.path.string(), finest_um, requested.spacing_um,
+                 requested.max_mask_megapixels);
+  }
+  return options;
+}
+
+}  // namespace
+
+TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& requested) {
+  requested.validate();
   const SlideInfo& info = slide.info();
+  const TissueOptions options = bounded(requested, info);
   const double l0_per_px_x = options.spacing_um / info.spacing.x_um;
   const double l0_per_px_y = options.spacing_um / info.spacing.y_um;
   const cv::Size mask_size(
