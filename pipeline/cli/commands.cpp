@@ -217,7 +217,8 @@ void define_extract(CLI::App& app) {
   app.add_option("--set", options->overrides,
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "tiling.min_tissue_fraction=0.3");
-  app.add_option("--threads", options->threads, "Reader threads (0 = all cores)");
+  app.add_option("--threads", options->threads,
+                 "Worker threads reading patch sets (0 = all cores)");
   app.add_option("--max-inflight", options->max_inflight,
                  "Patch sets in flight at once; bounds memory (0 = 2 x threads)");
   app.add_flag("--resume", options->resume, "Keep slides already in the output; add the others");

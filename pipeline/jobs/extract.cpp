@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "dataset_sink.hpp"
@@ -60,19 +61,49 @@ fs::path annotation_file_for(const fs::path& location, const SlideInput& slide) 
   }
   throw Error(ErrorCode::kNotFound, "no annotations for slide '" + slide.id + "' in '" +
                                         location.string() + "' (looked for " + stem +
-                                        ".geojson, .json, .xml, .xml.gz)");
+                                        ".geojson, .json, .xml, .xml.gz, .geojson.gz)");
+}
+
+// Annotations of classes the label map does not know: an error naming them, or (with
+// labels.ignore_unknown) dropped here with one warning per slide, not one per patch.
+void drop_unknown_classes(std::vector<Annotation>& annotations, const LabelMap& labels,
+                          const std::string& slide_id, const fs::path& file) {
+  std::set<std::string> unknown;
+  for (const Annotation& annotation : annotations) {
+    if (labels.find(annotation.class_name) == nullptr) {
+      unknown.insert(annotation.class_name.empty() ? "(unnamed)" : annotation.class_name);
+    }
+  }
+  if (unknown.empty()) {
+    return;
+  }
+  std::string names;
+  for (const std::string& name : unknown) {
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  if (!labels.ignore_unknown) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "'" + file.string() + "' has classes the config's labels.classes do not list: " +
+                    names + "; add them, or set labels.ignore_unknown=true (or " +
+                    "labels.unnamed_class for unnamed regions)");
+  }
+  spdlog::warn("{}: ignoring annotations of classes not in the label map: {}", slide_id, names);
+  annotations.erase(std::remove_if(annotations.begin(), annotations.end(),
+                                   [&](const Annotation& annotation) {
+                                     return labels.find(annotation.class_name) == nullptr;
+                                   }),
+                    annotations.end());
 }
 
 LabelSource load_labels(const ExtractJob& job, const SlideInput& slide, const SlideInfo& info) {
   LabelSource source;
-  if (job.annotations && job.label_raster_pattern) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "give either --annotations or --label-raster, not both");
-  }
   if (job.annotations) {
     const RectF slide_l0{0, 0, static_cast<double>(info.size().width),
                          static_cast<double>(info.size().height)};
-    for (Annotation& annotation : read_annotations(annotation_file_for(*job.annotations, slide))) {
+    const fs::path file = annotation_file_for(*job.annotations, slide);
+    std::vector<Annotation> annotations = read_annotations(file);
+    drop_unknown_classes(annotations, job.config.labels, slide.id, file);
+    for (Annotation& annotation : annotations) {
       double left = INFINITY, top = INFINITY, right = -INFINITY, bottom = -INFINITY;
       for (const cv::Point2d& point : annotation.rings.front()) {
         left = std::min(left, point.x);
@@ -200,6 +231,10 @@ void write_report(const ExtractJob& job, const BatchReport& report, const fs::pa
 
 BatchReport run_extract(const ExtractJob& job) {
   job.config.validate();
+  if (job.annotations && job.label_raster_pattern) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "give either --annotations or --label-raster, not both");
+  }
   const std::vector<SlideInput> slides = expand_slide_inputs(job.inputs);
   std::unique_ptr<detail::DatasetSink> sink =
       job.config.format == "png"
