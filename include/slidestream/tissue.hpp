@@ -56,6 +56,6 @@ struct TissueMask {
 
 /// Reads the slide at the working spacing in strips (bounded memory) and thresholds it. The
 /// mask's `spacing_um` may be coarser than asked (see max_mask_megapixels).
-TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& options = {});
+TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& requested = {});
 
 }  // namespace slidestream
