@@ -77,6 +77,9 @@ class AtomicOutput {
   bool committed_ = false;
 };
 
+/// Writes `text` to `path` through an AtomicOutput; throws kOutputError if writing fails.
+void write_text_atomically(const std::filesystem::path& path, const std::string& text);
+
 /// A terminal progress bar on stderr ("label [####  ] done/total  rate/s  ETA"). Silent when
 /// disabled or when stderr is not a terminal. `advance` is thread-safe and cheap; the line is
 /// redrawn at most ten times a second.

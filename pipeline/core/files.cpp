@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <fstream>
 #include <random>
 #include <system_error>
 
@@ -74,6 +75,18 @@ AtomicOutput::~AtomicOutput() {
     std::error_code ignored;
     fs::remove(temp_path_, ignored);
   }
+}
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  AtomicOutput output(path);
+  {
+    std::ofstream file(output.temp_path());
+    file << text;
+    if (!file) {
+      throw Error(ErrorCode::kOutputError, "cannot write '" + path.string() + "'");
+    }
+  }
+  output.commit();
 }
 
 void AtomicOutput::commit() {

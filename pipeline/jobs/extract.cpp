@@ -222,9 +222,7 @@ void write_report(const ExtractJob& job, const BatchReport& report, const fs::pa
          {"error", slide.error}});
   }
   json["failed"] = report.failed();
-  AtomicOutput output(path);
-  std::ofstream(output.temp_path()) << json.dump(2) << "\n";
-  output.commit();
+  write_text_atomically(path, json.dump(2) + "\n");
 }
 
 }  // namespace

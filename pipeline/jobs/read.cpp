@@ -75,15 +75,7 @@ void write_sidecar(const ReadJob& job, const SlideInfo& info, const Patch& patch
       {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", info.spacing_source}};
   json["valid_fraction"] =
       static_cast<double>(cv::countNonZero(patch.valid)) / static_cast<double>(patch.valid.total());
-  AtomicOutput output(sidecar);
-  {
-    std::ofstream file(output.temp_path());
-    file << json.dump(2) << "\n";
-    if (!file) {
-      throw Error(ErrorCode::kOutputError, "cannot write '" + sidecar.string() + "'");
-    }
-  }
-  output.commit();
+  write_text_atomically(sidecar, json.dump(2) + "\n");
 }
 
 }  // namespace

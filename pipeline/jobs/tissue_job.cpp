@@ -47,18 +47,6 @@ nlohmann::ordered_json tissue_report(const TissueJob& job, const SlideInfo& info
   return json;
 }
 
-void write_text_atomically(const std::string& text, const fs::path& path) {
-  AtomicOutput output(path);
-  {
-    std::ofstream file(output.temp_path());
-    file << text;
-    if (!file) {
-      throw Error(ErrorCode::kOutputError, "cannot write '" + path.string() + "'");
-    }
-  }
-  output.commit();
-}
-
 }  // namespace
 
 TissueMask run_tissue(const TissueJob& job) {
@@ -70,7 +58,7 @@ TissueMask run_tissue(const TissueJob& job) {
   TissueMask mask = compute_tissue_mask(*reader, job.tissue);
   write_image_atomically(mask.mask, job.output, false);
   const std::string report = tissue_report(job, reader->info(), mask).dump(2) + "\n";
-  write_text_atomically(report, report_path);
+  write_text_atomically(report_path, report);
   if (job.print_json) {
     std::cout << report;
   }
