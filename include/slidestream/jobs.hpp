@@ -10,6 +10,7 @@
 #include "slidestream/annotations.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/io.hpp"
+#include "slidestream/stain.hpp"
 #include "slidestream/synth.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
@@ -58,6 +59,38 @@ struct TissueJob {
 };
 /// Writes the mask and report atomically; returns the mask.
 TissueMask run_tissue(const TissueJob& job);
+
+/// `slidestream stain fit`: stain parameters fitted on an image, saved as JSON.
+struct StainFitJob {
+  std::filesystem::path input;  ///< an RGB(A) image (PNG, TIFF, JPEG)
+  StainMethod method = StainMethod::kMacenko;
+  StainFitOptions options;       ///< fitted_on defaults to the input's file name
+  std::filesystem::path output;  ///< parameters JSON (docs/FORMATS.md)
+  std::optional<double> mpp_um;  ///< the image's spacing (um/px), logged only for now
+
+  /// Throws kInvalidConfig / kInvalidArgument naming the bad option.
+  void validate() const;
+};
+StainParams run_stain_fit(const StainFitJob& job);
+
+/// The parameters named by `stain apply --target`: "macenko-reference", a .json parameters
+/// file, or an image fitted with `method` (Macenko when absent). A method given with a
+/// preset or file switches Macenko <-> Vahadane (same stain matrix).
+StainParams resolve_stain_target(const std::string& target, std::optional<StainMethod> method);
+
+/// `slidestream stain apply`: one image normalized onto a target, written atomically.
+struct StainApplyJob {
+  std::string target;  ///< see resolve_stain_target
+  std::optional<StainMethod> method;
+  std::filesystem::path input;
+  std::filesystem::path output;
+};
+ApplyStats run_stain_apply(const StainApplyJob& job);
+
+/// `slidestream stain show`: a people-readable summary of stain parameters ...
+std::string stain_params_text(const StainParams& params);
+/// ... and a swatch PNG: H, E and H + E at their max concentrations (Reinhard: the LAB mean).
+void write_stain_swatch(const StainParams& params, const std::filesystem::path& output);
 
 /// Writes an RGB (or grey) image with OpenCV through a temporary file renamed on success.
 void write_image_atomically(const cv::Mat& image, const std::filesystem::path& path, bool is_rgb);

@@ -262,6 +262,74 @@ void define_extract(CLI::App& app) {
   });
 }
 
+void define_stain_fit(CLI::App& app) {
+  auto job = std::make_shared<StainFitJob>();
+  auto input = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  auto method = std::make_shared<std::string>("macenko");
+  auto mpp = std::make_shared<std::optional<double>>();
+  app.add_option("INPUT", *input, "Reference image (PNG, TIFF, JPEG; RGB or RGBA)")->required();
+  app.add_option("-o,--output", *output, "Parameters file (.json, docs/FORMATS.md)")->required();
+  app.add_option("--method", *method, "macenko, reinhard or vahadane")->capture_default_str();
+  app.add_option("--mpp", *mpp, "The image's spacing in um/px (recorded in the log)");
+  app.add_option("--io", job->options.io, "Background intensity Io (0-255)")->capture_default_str();
+  app.add_option("--beta", job->options.beta, "Optical density threshold of stain pixels")
+      ->capture_default_str();
+  app.callback([=] {
+    job->input = *input;
+    job->output = *output;
+    job->method = parse_stain_method(*method);
+    job->mpp_um = *mpp;
+    const StainParams params = run_stain_fit(*job);
+    std::cout << stain_params_text(params);
+  });
+}
+
+void define_stain_apply(CLI::App& app) {
+  auto job = std::make_shared<StainApplyJob>();
+  auto input = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  auto method = std::make_shared<std::string>();
+  app.add_option("INPUT", *input, "Image to normalize (PNG, TIFF, JPEG)")->required();
+  app.add_option("-o,--output", *output, "Normalized image (.png)")->required();
+  app.add_option("--target", job->target,
+                 "Parameters file (.json), macenko-reference, or a reference image to fit")
+      ->required();
+  app.add_option("--method", *method,
+                 "macenko, reinhard or vahadane (default: the parameters' method; macenko for "
+                 "an image)");
+  app.callback([=] {
+    job->input = *input;
+    job->output = *output;
+    if (!method->empty()) {
+      job->method = parse_stain_method(*method);
+    }
+    run_stain_apply(*job);
+  });
+}
+
+void define_stain_show(CLI::App& app) {
+  auto params_path = std::make_shared<std::string>();
+  auto swatch = std::make_shared<std::string>();
+  app.add_option("PARAMS", *params_path, "Parameters file (.json)")->required();
+  app.add_option("--swatch", *swatch, "Also write a colour swatch PNG: H, E and H + E");
+  app.callback([=] {
+    const StainParams params = StainParams::load(*params_path);
+    std::cout << stain_params_text(params);
+    if (!swatch->empty()) {
+      write_stain_swatch(params, *swatch);
+    }
+  });
+}
+
+void define_stain(CLI::App& app) {
+  app.require_subcommand(1);
+  define_stain_fit(*app.add_subcommand("fit", "Fit stain parameters on a reference image"));
+  define_stain_apply(
+      *app.add_subcommand("apply", "Normalize an image's stains onto a reference (PNG)"));
+  define_stain_show(*app.add_subcommand("show", "Print stain parameters (and a swatch PNG)"));
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -272,6 +340,8 @@ const std::vector<Command>& commands() {
       {"tissue", "Compute a slide's tissue mask (PNG) with its fraction and area", define_tissue},
       {"extract", "Extract target/context patch sets (+ labels) into an HDF5 dataset",
        define_extract},
+      {"stain", "Stain normalization: fit parameters, apply them to an image, show them",
+       define_stain},
   };
   return table;
 }

@@ -1,0 +1,380 @@
+// Stain normalization: fitting a reference and mapping each tile's stains onto it.
+#include "slidestream/stain.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <utility>
+
+#include "slidestream/core.hpp"
+#include "stain_detail.hpp"
+
+namespace slidestream {
+
+using stain_detail::OdTable;
+
+namespace {
+
+/// Whether the OD a tile's two stains do not explain is added back. Off, as in Macenko's and
+/// Vahadane's papers: kept, it carries the source's tint through (on the torchstain pair the
+/// LAB mean distance then drops by 40 % instead of 46 % / 84 %), though self-normalization
+/// becomes exact.
+constexpr bool kKeepResidual = false;
+/// Concentrations of a tile (Vahadane) use a small L1 penalty, as StainTools does: the
+/// dictionary's lambda would zero every pale pixel.
+constexpr double kConcentrationLambda = 0.01;
+
+/// Flat LAB statistics (every std below this) mean a single-colour tile: nothing to match.
+constexpr double kMinLabStd = 1e-3;
+
+cv::Vec3d column(const cv::Matx32d& matrix, int index) {
+  return {matrix(0, index), matrix(1, index), matrix(2, index)};
+}
+
+/// Largest angle between the fitted H / E vectors and the reference preset's, in degrees.
+double stain_quality_deg(const cv::Matx32d& stains) {
+  const cv::Matx32d reference = macenko_reference().stain_matrix;
+  return std::max(stain_detail::angle_deg(column(stains, 0), column(reference, 0)),
+                  stain_detail::angle_deg(column(stains, 1), column(reference, 1)));
+}
+
+/// A stain fit of one image: its matrix and 99th-percentile concentrations.
+struct StainFit {
+  cv::Matx32d stains;
+  std::array<double, 2> max_concentrations{};
+};
+
+std::optional<StainFit> fit_stains(const cv::Mat& rgb, const StainParams& settings,
+                                   const StainFitOptions& options) {
+  const OdTable table = stain_detail::od_table(settings.io);
+  const std::vector<cv::Vec3d> od = stain_detail::stain_pixels(rgb, table, settings.beta);
+  const auto macenko = stain_detail::fit_macenko(od, settings.alpha);
+  if (!macenko) {
+    return std::nullopt;
+  }
+  StainFit fit{*macenko, {}};
+  // Maxima over all tissue (OD sum > beta), not only the stain pixels fitted above: a pale
+  // image has few pixels dark in all three channels.
+  const std::vector<cv::Vec3d> tissue = stain_detail::tissue_pixels(rgb, table, settings.beta);
+  std::array<std::vector<double>, 2> concentrations;
+  concentrations[0].reserve(tissue.size());
+  concentrations[1].reserve(tissue.size());
+  if (settings.method == StainMethod::kVahadane) {
+    fit.stains = stain_detail::fit_vahadane(od, *macenko, settings.lambda, options.vahadane_pixels,
+                                            options.vahadane_iterations, options.seed);
+    const stain_detail::NonNegativeLasso lasso(fit.stains, kConcentrationLambda);
+    for (const auto& value : tissue) {
+      const cv::Vec2d c = lasso(value);
+      concentrations[0].push_back(c[0]);
+      concentrations[1].push_back(c[1]);
+    }
+  } else {
+    const stain_detail::LeastSquares solve(fit.stains);
+    for (const auto& value : tissue) {
+      const cv::Vec2d c = solve(value);
+      concentrations[0].push_back(c[0]);
+      concentrations[1].push_back(c[1]);
+    }
+  }
+  constexpr double kMaxPercentile = 99.0;
+  constexpr double kMinConcentration = 1e-6;
+  for (std::size_t stain = 0; stain < 2; ++stain) {
+    fit.max_concentrations[stain] = stain_detail::percentile(concentrations[stain], kMaxPercentile);
+    if (!(fit.max_concentrations[stain] > kMinConcentration)) {
+      return std::nullopt;
+    }
+  }
+  return fit;
+}
+
+/// LAB (float, L in 0..100) mean and std over `mask`; nullopt when the mask is empty.
+std::optional<std::pair<cv::Vec3d, cv::Vec3d>> lab_statistics(const cv::Mat& lab,
+                                                              const cv::Mat& mask) {
+  if (cv::countNonZero(mask) == 0) {
+    return std::nullopt;
+  }
+  cv::Scalar mean;
+  cv::Scalar deviation;
+  cv::meanStdDev(lab, mean, deviation, mask);
+  return std::make_pair(cv::Vec3d(mean[0], mean[1], mean[2]),
+                        cv::Vec3d(deviation[0], deviation[1], deviation[2]));
+}
+
+cv::Mat to_lab(const cv::Mat& rgb) {
+  cv::Mat scaled;
+  rgb.convertTo(scaled, CV_32F, 1.0 / 255.0);
+  cv::Mat lab;
+  cv::cvtColor(scaled, lab, cv::COLOR_RGB2Lab);
+  return lab;
+}
+
+bool flat(const cv::Vec3d& deviation) {
+  return deviation[0] < kMinLabStd && deviation[1] < kMinLabStd && deviation[2] < kMinLabStd;
+}
+
+/// 8-bit intensity of an OD, plus the excess brightness of the original above Io - 1.
+std::uint8_t intensity(double od, double io, std::uint8_t original) {
+  const double excess = std::max(0.0, original - (io - 1.0));
+  const double value = io * std::pow(10.0, -od) - 1.0 + excess;
+  return cv::saturate_cast<std::uint8_t>(value);
+}
+
+/// Maps every pixel through OD -> concentrations c -> map_od(c). With `keep_residual`, the part
+/// of the OD the source stains do not explain (od - stains c) is added back.
+template <typename Solve, typename Map>
+cv::Mat remap_pixels(const cv::Mat& rgb, double io, const Solve& solve, const Map& map_od,
+                     const std::optional<cv::Matx32d>& residual_stains = std::nullopt) {
+  const OdTable table = stain_detail::od_table(io);
+  cv::Mat output(rgb.size(), CV_8UC3);
+  for (int row = 0; row < rgb.rows; ++row) {
+    const auto* in = rgb.ptr<cv::Vec3b>(row);
+    auto* out = output.ptr<cv::Vec3b>(row);
+    for (int col = 0; col < rgb.cols; ++col) {
+      const cv::Vec3d od(table[in[col][0]], table[in[col][1]], table[in[col][2]]);
+      const cv::Vec2d concentrations = solve(od);
+      cv::Vec3d mapped = map_od(concentrations);
+      if (residual_stains) {
+        mapped += od - *residual_stains * concentrations;
+      }
+      for (int channel = 0; channel < 3; ++channel) {
+        out[col][channel] = intensity(mapped[channel], io, in[col][channel]);
+      }
+    }
+  }
+  return output;
+}
+
+}  // namespace
+
+std::string stain_method_name(StainMethod method) {
+  switch (method) {
+    case StainMethod::kMacenko:
+      return "macenko";
+    case StainMethod::kReinhard:
+      return "reinhard";
+    case StainMethod::kVahadane:
+      return "vahadane";
+  }
+  return "macenko";
+}
+
+StainMethod parse_stain_method(const std::string& name) {
+  for (const StainMethod method :
+       {StainMethod::kMacenko, StainMethod::kReinhard, StainMethod::kVahadane}) {
+    if (name == stain_method_name(method)) {
+      return method;
+    }
+  }
+  throw Error(ErrorCode::kInvalidConfig,
+              "unknown stain method '" + name + "' (use macenko, reinhard or vahadane)");
+}
+
+StainParams macenko_reference() {
+  StainParams params;  // the defaults are the preset
+  params.fitted_on = "macenko-reference";
+  return params;
+}
+
+void StainFitOptions::validate() const {
+  const auto require = [](bool ok, const std::string& field) {
+    if (!ok) {
+      throw Error(ErrorCode::kInvalidConfig, "stain fit option '" + field + "' is out of range");
+    }
+  };
+  require(io > 1.0 && io <= 255.0, "io");
+  require(beta >= 0.0 && beta < 2.0, "beta");
+  require(alpha >= 0.0 && alpha < 50.0, "alpha");
+  require(lambda >= 0.0 && lambda < 10.0, "lambda");
+  require(vahadane_pixels > 0, "vahadane_pixels");
+  require(vahadane_iterations > 0, "vahadane_iterations");
+}
+
+cv::Mat tissue_mask(const cv::Mat& rgb, double io, double beta) {
+  const cv::Mat image = stain_detail::as_rgb8(rgb);
+  const OdTable table = stain_detail::od_table(io);
+  cv::Mat mask(image.size(), CV_8U);
+  for (int row = 0; row < image.rows; ++row) {
+    const auto* in = image.ptr<cv::Vec3b>(row);
+    auto* out = mask.ptr<std::uint8_t>(row);
+    for (int col = 0; col < image.cols; ++col) {
+      const double sum = table[in[col][0]] + table[in[col][1]] + table[in[col][2]];
+      out[col] = sum > beta ? 255 : 0;
+    }
+  }
+  return mask;
+}
+
+cv::Mat stain_pixel_mask(const cv::Mat& rgb, double io, double beta) {
+  const cv::Mat image = stain_detail::as_rgb8(rgb);
+  const OdTable table = stain_detail::od_table(io);
+  cv::Mat mask(image.size(), CV_8U);
+  for (int row = 0; row < image.rows; ++row) {
+    const auto* in = image.ptr<cv::Vec3b>(row);
+    auto* out = mask.ptr<std::uint8_t>(row);
+    for (int col = 0; col < image.cols; ++col) {
+      const bool stained =
+          table[in[col][0]] > beta && table[in[col][1]] > beta && table[in[col][2]] > beta;
+      out[col] = stained ? 255 : 0;
+    }
+  }
+  return mask;
+}
+
+StainParams fit_stain(const cv::Mat& rgb, StainMethod method, const StainFitOptions& options) {
+  options.validate();
+  const cv::Mat image = stain_detail::as_rgb8(rgb);
+  StainParams params;
+  params.method = method;
+  params.io = options.io;
+  params.beta = options.beta;
+  params.alpha = options.alpha;
+  params.lambda = options.lambda;
+  params.fitted_on = options.fitted_on;
+  if (method == StainMethod::kReinhard) {
+    const auto statistics =
+        lab_statistics(to_lab(image), tissue_mask(image, options.io, options.beta));
+    if (!statistics || flat(statistics->second)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "cannot fit Reinhard parameters: the image has no tissue or a single colour");
+    }
+    for (std::size_t channel = 0; channel < 3; ++channel) {
+      params.lab_mean[channel] = statistics->first[static_cast<int>(channel)];
+      params.lab_std[channel] = statistics->second[static_cast<int>(channel)];
+    }
+    return params;
+  }
+  const auto fit = fit_stains(image, params, options);
+  if (!fit) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "cannot fit " + stain_method_name(method) +
+                    " stains: the image has too few stained pixels (all channel OD > " +
+                    std::to_string(options.beta) + ") or a single colour");
+  }
+  params.stain_matrix = fit->stains;
+  params.max_concentrations = fit->max_concentrations;
+  params.quality_deg = stain_quality_deg(fit->stains);
+  // Eosin absorbs green most; DAB (IHC), pen ink or a second blue dye absorb blue most.
+  const cv::Vec3d eosin = column(params.stain_matrix, 1);
+  const bool eosin_like = eosin[1] >= eosin[0] && eosin[1] >= eosin[2];
+  if (params.quality_deg > options.warn_quality_deg || !eosin_like) {
+    spdlog::warn(
+        "stain fit{}: implausible H&E stains (vectors up to {:.1f} degrees from the H&E "
+        "reference{}); the image is probably not H&E, or has pen or another dye",
+        options.fitted_on.empty() ? "" : " of " + options.fitted_on, params.quality_deg,
+        eosin_like ? "" : ", the second stain absorbs blue more than green");
+  }
+  return params;
+}
+
+StainNormalizer::StainNormalizer(StainParams target) : target_(std::move(target)) {
+  bool finite = std::isfinite(target_.io) && std::isfinite(target_.beta);
+  for (int row = 0; row < 3; ++row) {
+    for (int stain = 0; stain < 2; ++stain) {
+      finite = finite && std::isfinite(target_.stain_matrix(row, stain));
+    }
+  }
+  for (const double value : target_.max_concentrations) {
+    finite = finite && std::isfinite(value) && value > 0.0;
+  }
+  for (std::size_t channel = 0; channel < 3; ++channel) {
+    finite = finite && std::isfinite(target_.lab_mean[channel]) &&
+             std::isfinite(target_.lab_std[channel]) && target_.lab_std[channel] > 0.0;
+  }
+  if (!finite || target_.io <= 1.0 || target_.io > 255.0) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "stain parameters cannot be applied: io must be in (1, 255], values finite, "
+                "max_concentrations and lab_std positive");
+  }
+}
+
+cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
+  const cv::Mat image = stain_detail::as_rgb8(rgb);
+  ApplyStats local;
+  ApplyStats& counts = stats != nullptr ? *stats : local;
+  ++counts.tiles;
+  const cv::Mat mask = tissue_mask(image, target_.io, target_.beta);
+  const int tissue = cv::countNonZero(mask);
+  if (tissue == 0) {
+    ++counts.tiles_without_tissue;
+    return image.clone();
+  }
+  if (target_.method == StainMethod::kReinhard) {
+    const cv::Mat lab = to_lab(image);
+    const auto statistics = lab_statistics(lab, mask);
+    if (!statistics || flat(statistics->second)) {
+      ++counts.tiles_degenerate;
+      return image.clone();
+    }
+    const auto& [mean, deviation] = *statistics;
+    cv::Mat matched = lab.clone();
+    for (int row = 0; row < lab.rows; ++row) {
+      auto* pixel = matched.ptr<cv::Vec3f>(row);
+      for (int col = 0; col < lab.cols; ++col) {
+        for (int channel = 0; channel < 3; ++channel) {
+          const std::size_t index = static_cast<std::size_t>(channel);
+          // A channel without spread (grey tissue's a*, b*) is only shifted.
+          const double scale =
+              deviation[channel] < kMinLabStd ? 1.0 : target_.lab_std[index] / deviation[channel];
+          pixel[col][channel] = static_cast<float>((pixel[col][channel] - mean[channel]) * scale +
+                                                   target_.lab_mean[index]);
+        }
+      }
+    }
+    cv::Mat matched_rgb;
+    cv::cvtColor(matched, matched_rgb, cv::COLOR_Lab2RGB);
+    cv::Mat output = image.clone();
+    matched_rgb.convertTo(matched_rgb, CV_8U, 255.0);
+    matched_rgb.copyTo(output, mask);
+    counts.tissue_pixels += tissue;
+    return output;
+  }
+  StainFitOptions options;
+  const auto source = fit_stains(image, target_, options);
+  if (!source) {
+    ++counts.tiles_degenerate;
+    return image.clone();
+  }
+  counts.tissue_pixels += tissue;
+  const cv::Vec2d scale(target_.max_concentrations[0] / source->max_concentrations[0],
+                        target_.max_concentrations[1] / source->max_concentrations[1]);
+  const auto map_od = [&](const cv::Vec2d& c) {
+    return cv::Vec3d(target_.stain_matrix * cv::Vec2d(c[0] * scale[0], c[1] * scale[1]));
+  };
+  if (target_.method == StainMethod::kVahadane) {
+    return remap_pixels(image, target_.io,
+                        stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda),
+                        map_od, kKeepResidual ? std::optional(source->stains) : std::nullopt);
+  }
+  return remap_pixels(image, target_.io, stain_detail::LeastSquares(source->stains), map_od,
+                      kKeepResidual ? std::optional(source->stains) : std::nullopt);
+}
+
+cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_factor,
+                   double sigma_bias, std::uint64_t seed) {
+  const cv::Mat image = stain_detail::as_rgb8(rgb);
+  if (!(sigma_factor >= 0.0) || !(sigma_bias >= 0.0)) {
+    throw Error(ErrorCode::kInvalidArgument, "hed_jitter: sigmas must be >= 0");
+  }
+  std::mt19937_64 engine(seed);
+  // Uniform in [-1, 1) from the raw engine output: the same on every platform.
+  const auto uniform = [&engine]() {
+    constexpr double kScale = 1.0 / 9007199254740992.0;  // 2^-53
+    return static_cast<double>(engine() >> 11U) * kScale * 2.0 - 1.0;
+  };
+  std::array<double, 2> factor{};
+  std::array<double, 2> bias{};
+  for (std::size_t stain = 0; stain < 2; ++stain) {
+    factor[stain] = 1.0 + sigma_factor * uniform();
+    bias[stain] = sigma_bias * uniform();
+  }
+  const auto map_od = [&](const cv::Vec2d& c) {
+    return cv::Vec3d(params.stain_matrix * cv::Vec2d(std::max(0.0, c[0] * factor[0] + bias[0]),
+                                                     std::max(0.0, c[1] * factor[1] + bias[1])));
+  };
+  return remap_pixels(image, params.io, stain_detail::LeastSquares(params.stain_matrix), map_od);
+}
+
+}  // namespace slidestream
