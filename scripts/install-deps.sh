@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   clang-format clang-tidy
   libopenslide-dev openslide-tools
   libvips-dev libvips-tools

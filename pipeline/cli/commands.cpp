@@ -9,41 +9,34 @@
 
 namespace slidestream::cli {
 
-namespace {
+void SlideOptions::add_to(CLI::App& app) {
+  app.add_option("--mpp", mpp,
+                 "Level-0 spacing in um/px, overriding the slide's metadata (needed for "
+                 "images without it; 0.25 is typical at 40x, 0.5 at 20x)");
+  app.add_option("--backend", backend, "Reader: auto (OpenSlide, then libvips), openslide, vips")
+      ->capture_default_str();
+  app.add_option("--channels", channels,
+                 "Multi-channel images: channel indices shown as R,G,B (e.g. 0,1,2) or one "
+                 "index shown as grey (default: channel 0 as grey)");
+}
 
-// Options every command that opens a slide shares.
-struct SlideOptions {
-  std::string backend = "auto";
-  std::optional<double> mpp;
-  std::string channels;
-
-  void add_to(CLI::App& app) {
-    app.add_option("--mpp", mpp,
-                   "Level-0 spacing in um/px, overriding the slide's metadata (needed for "
-                   "images without it; 0.25 is typical at 40x, 0.5 at 20x)");
-    app.add_option("--backend", backend, "Reader: auto (OpenSlide, then libvips), openslide, vips")
-        ->capture_default_str();
-    app.add_option("--channels", channels,
-                   "Multi-channel images: channel indices shown as R,G,B (e.g. 0,1,2) or one "
-                   "index shown as grey (default: channel 0 as grey)");
-  }
-
-  OpenOptions to_open_options() const {
-    OpenOptions options;
-    options.backend = parse_backend(backend);
-    options.mpp_override_um = mpp;
-    std::stringstream list(channels);
-    for (std::string item; std::getline(list, item, ',');) {
-      try {
-        options.channels.push_back(std::stoi(item));
-      } catch (const std::exception&) {
-        throw Error(ErrorCode::kInvalidArgument,
-                    "--channels '" + channels + "' must be integers separated by commas");
-      }
+OpenOptions SlideOptions::to_open_options() const {
+  OpenOptions options;
+  options.backend = parse_backend(backend);
+  options.mpp_override_um = mpp;
+  std::stringstream list(channels);
+  for (std::string item; std::getline(list, item, ',');) {
+    try {
+      options.channels.push_back(std::stoi(item));
+    } catch (const std::exception&) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--channels '" + channels + "' must be integers separated by commas");
     }
-    return options;
   }
-};
+  return options;
+}
+
+namespace {
 
 void define_info(CLI::App& app) {
   auto slide = std::make_shared<std::string>();

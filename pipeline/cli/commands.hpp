@@ -1,10 +1,15 @@
 // The subcommand table of the `slidestream` binary. Each entry only fills an options struct and
-// calls one job of the library (include/slidestream/jobs.hpp).
+// calls one job of the library (include/slidestream/jobs.hpp). Subcommands of one area live in
+// their own file (commands_<area>.cpp) and are listed in the table in commands.cpp.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
+#include <string>
 #include <vector>
+
+#include "slidestream/io.hpp"
 
 namespace slidestream::cli {
 
@@ -16,5 +21,16 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+
+/// Options every command that opens a slide shares: --mpp, --backend, --channels.
+struct SlideOptions {
+  std::string backend = "auto";
+  std::optional<double> mpp;
+  std::string channels;
+
+  void add_to(CLI::App& app);
+  /// Throws kInvalidArgument for a bad --backend or --channels value.
+  OpenOptions to_open_options() const;
+};
 
 }  // namespace slidestream::cli
