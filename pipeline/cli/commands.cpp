@@ -335,6 +335,10 @@ const std::vector<Command>& commands() {
        define_extract},
       {"stain", "Stain normalization: fit parameters, apply them to an image, show them",
        define_stain},
+      {"segment", "Segment slides with a model: label map, heatmaps, overlay, GeoJSON, ASAP XML",
+       define_segment},
+      {"export", "Redraw a segmented slide's outputs from its predictions.h5 (no model needed)",
+       define_export},
   };
   return table;
 }

@@ -22,6 +22,10 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// Subcommands defined in their own files (commands_<area>.cpp).
+void define_segment(CLI::App& app);
+void define_export(CLI::App& app);
+
 /// Options every command that opens a slide shares: --mpp, --backend, --channels.
 struct SlideOptions {
   std::string backend = "auto";

@@ -5,29 +5,18 @@
 #include <set>
 #include <sstream>
 
+#include "config_yaml.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
 
 namespace fs = std::filesystem;
 
-namespace slidestream {
+namespace slidestream::config {
 
-namespace {
-
-[[noreturn]] void config_error(const std::string& key, const std::string& problem) {
+void config_error(const std::string& key, const std::string& problem) {
   throw Error(ErrorCode::kInvalidConfig, "config key '" + key + "': " + problem);
 }
 
-template <typename T>
-T value_of(const YAML::Node& node, const std::string& key) {
-  try {
-    return node.as<T>();
-  } catch (const YAML::Exception&) {
-    config_error(key, "cannot read '" + YAML::Dump(node) + "' as the expected type");
-  }
-}
-
-// Errors for keys a section does not know, so a typo never passes silently.
 void require_known_keys(const YAML::Node& section, const std::string& name,
                         const std::set<std::string>& known) {
   if (!section) {
@@ -68,6 +57,18 @@ BranchGeometry branch_of(const YAML::Node& node, const std::string& key) {
   return BranchGeometry{value_of<double>(node["spacing_um"], key + ".spacing_um"),
                         size_of(node["size"], key + ".size")};
 }
+
+}  // namespace slidestream::config
+
+namespace slidestream {
+
+using config::branch_of;
+using config::config_error;
+using config::require_known_keys;
+using config::size_of;
+using config::value_of;
+
+namespace {
 
 void read_geometry(const YAML::Node& node, ModelGeometry& geometry) {
   if (!node) {
@@ -125,7 +126,9 @@ void read_tiling(const YAML::Node& node, ExtractConfig& config) {
   }
 }
 
-void read_tissue(const YAML::Node& node, TissueOptions& tissue) {
+}  // namespace
+
+void config::read_tissue(const YAML::Node& node, TissueOptions& tissue) {
   require_known_keys(
       node, "tissue",
       {"spacing_um", "method", "threshold", "close_radius_um", "open_radius_um",
@@ -154,6 +157,8 @@ void read_tissue(const YAML::Node& node, TissueOptions& tissue) {
     tissue.exclude_pen = value_of<bool>(node["exclude_pen"], "tissue.exclude_pen");
   }
 }
+
+namespace {
 
 void read_labels(const YAML::Node& node, ExtractConfig& config) {
   require_known_keys(node, "labels", {"classes", "ignore_unknown", "unnamed_class", "raster_rule"});
@@ -211,7 +216,9 @@ void read_output(const YAML::Node& node, ExtractConfig& config) {
   }
 }
 
-void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler) {
+}  // namespace
+
+void config::read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler) {
   require_known_keys(node, "scheduler", {"threads", "max_inflight"});
   if (!node) {
     return;
@@ -223,6 +230,8 @@ void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler) {
     scheduler.max_inflight = value_of<int>(node["max_inflight"], "scheduler.max_inflight");
   }
 }
+
+namespace {
 
 // "a.b.c=value": sets root[a][b][c] to the YAML value.
 void apply_override(YAML::Node& root, const std::string& assignment) {
@@ -251,7 +260,9 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   chain.back()[parts.back()] = value;
 }
 
-YAML::Node branch_node(const BranchGeometry& branch) {
+}  // namespace
+
+YAML::Node config::branch_node(const BranchGeometry& branch) {
   YAML::Node node;
   node["spacing_um"] = branch.spacing_um;
   node["size"].push_back(branch.size_px.width);
@@ -259,6 +270,48 @@ YAML::Node branch_node(const BranchGeometry& branch) {
   node["size"].SetStyle(YAML::EmitterStyle::Flow);
   return node;
 }
+
+YAML::Node config::tissue_node(const TissueOptions& tissue) {
+  YAML::Node node;
+  node["spacing_um"] = tissue.spacing_um;
+  node["method"] = tissue_method_name(tissue.method);
+  node["threshold"] =
+      tissue.threshold ? YAML::Node(*tissue.threshold) : YAML::Node(YAML::NodeType::Null);
+  node["close_radius_um"] = tissue.close_radius_um;
+  node["open_radius_um"] = tissue.open_radius_um;
+  node["min_tissue_area_um2"] = tissue.min_tissue_area_um2;
+  node["max_hole_area_um2"] = tissue.max_hole_area_um2;
+  node["exclude_pen"] = tissue.exclude_pen;
+  node["max_mask_megapixels"] = tissue.max_mask_megapixels;
+  return node;
+}
+
+YAML::Node config::load_root(const std::optional<fs::path>& path,
+                             const std::vector<std::string>& overrides) {
+  YAML::Node root(YAML::NodeType::Map);
+  if (path) {
+    require_readable_file(*path);
+    try {
+      root = YAML::LoadFile(path->string());
+    } catch (const YAML::Exception& error) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "cannot parse '" + path->string() + "': " + error.what());
+    }
+    if (root.IsNull()) {
+      root = YAML::Node(YAML::NodeType::Map);
+    }
+  }
+  for (const std::string& assignment : overrides) {
+    apply_override(root, assignment);
+  }
+  return root;
+}
+
+namespace {
+
+using config::branch_node;
+using config::read_scheduler;
+using config::read_tissue;
 
 // Every setting that shapes the output, defaults included, so an output records exactly how
 // it was made.
@@ -282,17 +335,7 @@ std::string resolved_yaml(const ExtractConfig& config) {
       root["tiling"]["region"].push_back(value);
     }
   }
-  const TissueOptions& tissue = config.tissue;
-  root["tissue"]["spacing_um"] = tissue.spacing_um;
-  root["tissue"]["method"] = tissue_method_name(tissue.method);
-  root["tissue"]["threshold"] =
-      tissue.threshold ? YAML::Node(*tissue.threshold) : YAML::Node(YAML::NodeType::Null);
-  root["tissue"]["close_radius_um"] = tissue.close_radius_um;
-  root["tissue"]["open_radius_um"] = tissue.open_radius_um;
-  root["tissue"]["min_tissue_area_um2"] = tissue.min_tissue_area_um2;
-  root["tissue"]["max_hole_area_um2"] = tissue.max_hole_area_um2;
-  root["tissue"]["exclude_pen"] = tissue.exclude_pen;
-  root["tissue"]["max_mask_megapixels"] = tissue.max_mask_megapixels;
+  root["tissue"] = config::tissue_node(config.tissue);
   root["labels"]["classes"] = YAML::Node(YAML::NodeType::Sequence);
   for (const LabelClass& label : config.labels.classes) {
     YAML::Node entry;
@@ -338,22 +381,7 @@ void ExtractConfig::validate() const {
 
 ExtractConfig load_extract_config(const std::optional<fs::path>& path,
                                   const std::vector<std::string>& overrides) {
-  YAML::Node root(YAML::NodeType::Map);
-  if (path) {
-    require_readable_file(*path);
-    try {
-      root = YAML::LoadFile(path->string());
-    } catch (const YAML::Exception& error) {
-      throw Error(ErrorCode::kInvalidConfig,
-                  "cannot parse '" + path->string() + "': " + error.what());
-    }
-    if (root.IsNull()) {
-      root = YAML::Node(YAML::NodeType::Map);
-    }
-  }
-  for (const std::string& assignment : overrides) {
-    apply_override(root, assignment);
-  }
+  YAML::Node root = config::load_root(path, overrides);
   require_known_keys(root, "config",
                      {"geometry", "tiling", "tissue", "labels", "output", "scheduler"});
   ExtractConfig config;

@@ -73,7 +73,7 @@ void silence_automatic_errors() {
 
 void fail(const std::string& file, const std::string& what) {
   throw Error(ErrorCode::kOutputError,
-              "HDF5 patch dataset '" + file + "': cannot " + what + ": " + current_hdf5_message());
+              "HDF5 file '" + file + "': cannot " + what + ": " + current_hdf5_message());
 }
 
 Handle::Handle(Handle&& other) noexcept
@@ -229,6 +229,64 @@ void RowDataset::append_row(const void* row, const std::string& file) {
                  row),
         file, what);
   ++rows_;
+}
+
+Handle create_chunked(hid_t parent, const char* name, hid_t file_type,
+                      const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk,
+                      int gzip_level, const std::string& file) {
+  const std::string what = std::string("create dataset '") + name + "'";
+  const Handle space = dataspace(dims, dims, file);
+  const Handle creation = property_list(H5P_DATASET_CREATE, file);
+  check(H5Pset_chunk(creation.get(), static_cast<int>(chunk.size()), chunk.data()), file,
+        what.c_str());
+  if (gzip_level > 0) {
+    check(H5Pset_shuffle(creation.get()), file, what.c_str());
+    check(H5Pset_deflate(creation.get(), static_cast<unsigned>(gzip_level)), file, what.c_str());
+  }
+  check(H5Pset_obj_track_times(creation.get(), 0), file, what.c_str());
+  return {check(H5Dcreate2(parent, name, file_type, space.get(), H5P_DEFAULT, creation.get(),
+                           H5P_DEFAULT),
+                file, what.c_str()),
+          H5Dclose};
+}
+
+namespace {
+
+// The file and memory dataspaces of a block of `dataset`.
+std::pair<Handle, Handle> block_spaces(hid_t dataset, const std::vector<hsize_t>& start,
+                                       const std::vector<hsize_t>& count, const std::string& file,
+                                       const char* what) {
+  Handle file_space(check(H5Dget_space(dataset), file, what), H5Sclose);
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr),
+        file, what);
+  return {std::move(file_space), dataspace(count, count, file)};
+}
+
+}  // namespace
+
+void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                 const std::vector<hsize_t>& count, const void* data, const std::string& file) {
+  const char* what = "write a block";
+  const auto [file_space, memory_space] = block_spaces(dataset, start, count, file, what);
+  check(H5Dwrite(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+        file, what);
+}
+
+void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                const std::vector<hsize_t>& count, void* data, const std::string& file) {
+  const char* what = "read a block";
+  const auto [file_space, memory_space] = block_spaces(dataset, start, count, file, what);
+  check(H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+        file, what);
+}
+
+std::vector<hsize_t> dataset_dims(hid_t dataset, const std::string& file) {
+  const Handle space(check(H5Dget_space(dataset), file, "read a dataset's shape"), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank > 0 ? rank : 0));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
 }
 
 }  // namespace slidestream::detail::h5

@@ -97,4 +97,17 @@ class RowDataset {
   hsize_t rows_ = 0;
 };
 
+/// Creates a fixed-size chunked dataset (fill value 0, shuffle + gzip at `gzip_level`, no
+/// timestamps), e.g. a whole-slide raster written block by block.
+Handle create_chunked(hid_t parent, const char* name, hid_t file_type,
+                      const std::vector<hsize_t>& dims, const std::vector<hsize_t>& chunk,
+                      int gzip_level, const std::string& file);
+/// Writes / reads the block `count` at `start` of `dataset` from / into contiguous memory.
+void write_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                 const std::vector<hsize_t>& count, const void* data, const std::string& file);
+void read_block(hid_t dataset, hid_t memory_type, const std::vector<hsize_t>& start,
+                const std::vector<hsize_t>& count, void* data, const std::string& file);
+/// The dimensions of a dataset.
+std::vector<hsize_t> dataset_dims(hid_t dataset, const std::string& file);
+
 }  // namespace slidestream::detail::h5

@@ -1,0 +1,251 @@
+// `slidestream segment`: the batch around segment_slide: shards, locks, failures that do not stop
+// the batch, and the batch report.
+#include <fcntl.h>
+#include <hdf5.h>
+#include <openslide.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <opencv2/core.hpp>
+
+#include "segment_internal.hpp"
+#include "slidestream/core.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace slidestream {
+
+namespace {
+
+// An exclusive advisory lock on <slide dir>/.lock, released when the process ends (even when
+// killed), so two processes never write the same slide.
+class SlideLock {
+ public:
+  explicit SlideLock(const fs::path& slide_dir) {
+    const fs::path path = slide_dir / ".lock";
+    descriptor_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (descriptor_ < 0) {
+      throw Error(ErrorCode::kOutputError, "cannot create the lock file '" + path.string() +
+                                               "'; check that the output folder is writable");
+    }
+    if (::flock(descriptor_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(descriptor_);
+      descriptor_ = -1;
+      throw Error(ErrorCode::kOutputError,
+                  "'" + slide_dir.string() +
+                      "' is being written by another slidestream process (locked); wait for it "
+                      "or give another output folder");
+    }
+  }
+  ~SlideLock() {
+    if (descriptor_ >= 0) {
+      ::close(descriptor_);  // releases the lock
+    }
+  }
+  SlideLock(const SlideLock&) = delete;
+  SlideLock& operator=(const SlideLock&) = delete;
+
+ private:
+  int descriptor_ = -1;
+};
+
+std::string fnv1a_hex(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a 64: stable across runs and platforms
+  for (const unsigned char byte : text) {
+    hash = (hash ^ byte) * 1099511628211ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
+std::optional<int> env_int(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    return std::nullopt;
+  }
+  try {
+    return std::stoi(value);
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("environment variable ") + name + "='" + value + "' is not a number");
+  }
+}
+
+std::string batch_report_name(const std::optional<Shard>& shard) {
+  if (!shard || shard->count == 1) {
+    return "batch_report.json";
+  }
+  return "batch_report.shard-" + std::to_string(shard->index) + "-of-" +
+         std::to_string(shard->count) + ".json";
+}
+
+void write_batch_report(const SegmentJob& job, const BatchReport& report,
+                        const std::optional<Shard>& shard) {
+  json out;
+  out["schema"] = "slidestream.segment-batch-report/1";
+  out["slidestream_version"] = kVersion;
+  out["model"] = job.model_dir.string();
+  out["output_dir"] = job.output_dir.string();
+  out["shard"] = shard ? json{{"index", shard->index}, {"count", shard->count}} : json(nullptr);
+  out["slides"] = json::array();
+  for (const SlideOutcome& slide : report.slides) {
+    out["slides"].push_back(
+        {{"id", slide.id},
+         {"path", slide.path.string()},
+         {"status", slide.skipped ? "skipped" : slide.ok ? "ok" : "failed"},
+         {"tiles", slide.patches},
+         {"seconds", slide.seconds},
+         {"error_code",
+          slide.ok || slide.skipped ? json(nullptr) : json(std::string(error_code_name(slide.code)))},
+         {"error", slide.error},
+         {"report", slide.ok ? (job.output_dir / slide.id / "report.json").string() : ""}});
+  }
+  out["failed"] = report.failed();
+  out["peak_rss_mib"] = detail::peak_rss_mib();
+  write_text_atomically(job.output_dir / batch_report_name(shard), out.dump(2) + "\n");
+}
+
+void require_output_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    throw Error(ErrorCode::kOutputError, "cannot create the output folder '" + dir.string() +
+                                             "'" + (ec ? ": " + ec.message() : std::string()));
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw Error(ErrorCode::kOutputError,
+                "the output folder '" + dir.string() + "' is not writable; choose another one");
+  }
+}
+
+}  // namespace
+
+std::string detail::run_fingerprint(const SegmentationModel& model, const SegmentConfig& config) {
+  return model.weights_sha256() + ":" + fnv1a_hex(config.yaml);
+}
+
+double detail::peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+json detail::library_versions() {
+  unsigned hdf5_major = 0;
+  unsigned hdf5_minor = 0;
+  unsigned hdf5_release = 0;
+  H5get_libversion(&hdf5_major, &hdf5_minor, &hdf5_release);
+  return {{"slidestream", kVersion},
+          {"openslide", openslide_get_version()},
+          {"libvips", vips_version_string()},
+          {"opencv", CV_VERSION},
+          {"hdf5", std::to_string(hdf5_major) + "." + std::to_string(hdf5_minor) + "." +
+                       std::to_string(hdf5_release)}};
+}
+
+Shard parse_shard(const std::string& text) {
+  const std::size_t slash = text.find('/');
+  Shard shard;
+  try {
+    if (slash == std::string::npos) {
+      throw std::invalid_argument(text);
+    }
+    std::size_t used = 0;
+    shard.index = std::stoi(text.substr(0, slash), &used);
+    shard.count = std::stoi(text.substr(slash + 1));
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--shard '" + text + "' must be I/N, e.g. 1/4 for the first of four shares");
+  }
+  if (shard.count < 1 || shard.index < 1 || shard.index > shard.count) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--shard '" + text + "' needs 1 <= I <= N (shards are numbered from 1)");
+  }
+  return shard;
+}
+
+std::optional<Shard> shard_from_environment() {
+  if (const auto task = env_int("SLURM_ARRAY_TASK_ID")) {
+    const auto count = env_int("SLURM_ARRAY_TASK_COUNT");
+    if (!count) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard I/N");
+    }
+    const int first = env_int("SLURM_ARRAY_TASK_MIN").value_or(0);
+    return parse_shard(std::to_string(*task - first + 1) + "/" + std::to_string(*count));
+  }
+  if (const auto index = env_int("JOB_COMPLETION_INDEX")) {
+    const auto count = env_int("SLIDESTREAM_SHARD_COUNT");
+    if (!count) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "JOB_COMPLETION_INDEX is set but SLIDESTREAM_SHARD_COUNT is not; set it to "
+                  "the job's completions, or pass --shard I/N");
+    }
+    return parse_shard(std::to_string(*index + 1) + "/" + std::to_string(*count));
+  }
+  return std::nullopt;
+}
+
+BatchReport run_segment(const SegmentJob& job) {
+  job.config.validate();
+  std::unique_ptr<SegmentationModel> model = load_model(job.model_dir, job.config.inference);
+  return run_segment(job, *model);
+}
+
+BatchReport run_segment(const SegmentJob& job, SegmentationModel& model) {
+  job.config.validate();
+  require_output_dir(job.output_dir);
+  const std::vector<SlideInput> slides = expand_slide_inputs(job.inputs);
+  const std::optional<Shard> shard = job.shard ? job.shard : shard_from_environment();
+  spdlog::info("model {} ({}, {} classes) on {}; output tiles {} px at {} um/px",
+               job.model_dir.string(), model.architecture(), model.classes().size(),
+               model.device(), model.geometry().output.size_px.width,
+               model.geometry().output.spacing_um);
+
+  BatchReport report;
+  for (std::size_t k = 0; k < slides.size(); ++k) {
+    if (shard && static_cast<int>(k % static_cast<std::size_t>(shard->count)) != shard->index - 1) {
+      continue;
+    }
+    const SlideInput& slide = slides[k];
+    SlideOutcome outcome;
+    outcome.id = slide.id;
+    outcome.path = slide.path;
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      const fs::path slide_dir = job.output_dir / slide.id;
+      require_output_dir(slide_dir);
+      const SlideLock lock(slide_dir);
+      const detail::SlideResult result = detail::segment_slide(job, model, slide, slide_dir);
+      outcome.skipped = result.skipped;
+      outcome.ok = !result.skipped;
+      outcome.patches = static_cast<std::size_t>(result.planned);
+      if (result.skipped) {
+        spdlog::info("{}: finished earlier with this model and config, skipped (--resume)",
+                     slide.id);
+      }
+    } catch (const Error& error) {
+      outcome.code = error.code();
+      outcome.error = error.what();
+      spdlog::error("{}: {}", slide.id, error.what());
+    } catch (const std::exception& error) {
+      outcome.code = ErrorCode::kInternal;
+      outcome.error = error.what();
+      spdlog::error("{}: internal error: {}", slide.id, error.what());
+    }
+    outcome.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.slides.push_back(outcome);
+  }
+  write_batch_report(job, report, shard);
+  return report;
+}
+
+}  // namespace slidestream
