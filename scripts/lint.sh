@@ -51,10 +51,7 @@ if [ ! -f "$build/compile_commands.json" ]; then
 fi
 mapfile -t units < <(printf '%s\n' "${sources[@]}" | grep '\.cpp$')
 echo "lint: clang-tidy on ${#units[@]} translation units"
-if ! printf '%s\n' "${units[@]}" |
-  xargs -P "$(nproc)" -n 1 clang-tidy -p "$build" --quiet > /tmp/slidestream-clang-tidy.log 2>&1; then
-  grep -v "warnings generated\|Suppressed\|Use -header-filter\|Use -system-headers" \
-    /tmp/slidestream-clang-tidy.log >&2 || true
+if ! "$root/scripts/tidy-cached.py" "$build" "${units[@]}"; then
   status=1
 fi
 [ $status -eq 0 ] && echo "lint: clean"
