@@ -91,13 +91,20 @@ std::int64_t twice_signed_area(const CornerRing& ring) {
 }
 
 /// Douglas-Peucker simplification; a ring that would fall below 3 vertices stays as it was.
+/// The result starts at its top-left-most vertex, whatever approxPolyDP kept.
 CornerRing simplify(const CornerRing& ring, double tolerance_px) {
-  if (tolerance_px <= 0.0) {
-    return ring;
-  }
   CornerRing simplified;
-  cv::approxPolyDP(ring, simplified, tolerance_px, true);
-  return simplified.size() >= 3 ? simplified : ring;
+  if (tolerance_px > 0.0) {
+    cv::approxPolyDP(ring, simplified, tolerance_px, true);
+  }
+  if (simplified.size() < 3) {
+    simplified = ring;
+  }
+  const auto first = std::min_element(
+      simplified.begin(), simplified.end(),
+      [](const cv::Point& a, const cv::Point& b) { return a.y != b.y ? a.y < b.y : a.x < b.x; });
+  std::rotate(simplified.begin(), first, simplified.end());
+  return simplified;
 }
 
 class RegionTracer {
