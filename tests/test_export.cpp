@@ -32,7 +32,9 @@ ErrorCode error_code_of(Action action) {
   return ErrorCode::kInternal;
 }
 
-const std::vector<LabelClass> kClasses = {{"Tumor", 1, {200, 0, 0}}, {"Stroma", 2, {0, 150, 0}}};
+std::vector<LabelClass> two_classes() {
+  return {{"Tumor", 1, {200, 0, 0}}, {"Stroma", 2, {0, 150, 0}}};
+}
 
 /// 200 x 160 labels: a tumour square [20, 80)^2 with a hole [40, 60)^2 that holds a stroma
 /// island [45, 55)^2, a stroma rectangle [100, 150) x [20, 50), and a tilted tumour ellipse.
@@ -79,7 +81,7 @@ double iou(const cv::Mat& a, const cv::Mat& b) {
 
 TEST(Trace, KnownShapesGiveTheirRegionsHolesAndAreas) {
   const cv::Mat labels = known_shapes();
-  const auto regions = trace_regions(labels, kClasses, known_geometry(1.0));
+  const auto regions = trace_regions(labels, two_classes(), known_geometry(1.0));
   ASSERT_EQ(regions.size(), 4u);
   // Sorted by class, then by first pixel: tumour square, tumour ellipse, stroma rectangle,
   // stroma island.
@@ -104,7 +106,7 @@ TEST(Trace, KnownShapesGiveTheirRegionsHolesAndAreas) {
 }
 
 TEST(Trace, ASquareMapsBackToExactlyItsLevel0Square) {
-  const auto regions = trace_regions(known_shapes(), kClasses, known_geometry(1.0));
+  const auto regions = trace_regions(known_shapes(), two_classes(), known_geometry(1.0));
   ASSERT_GE(regions.size(), 3u);
   // Raster [20, 80)^2 -> level 0 [1000 + 160, 1000 + 640) x [2000 + 160, 2000 + 640).
   const std::set<std::pair<double, double>> outer(
@@ -148,8 +150,8 @@ TEST(Trace, UnsimplifiedPolygonsFillBackExactlyOnRandomMasks) {
     options.origin_l0 = {-13.0, 7.0};
     options.downsample_x = 3.0;
     options.downsample_y = 2.0;
-    const auto regions = trace_regions(labels, kClasses, options);
-    const cv::Mat back = rasterize_back(to_annotations(regions), labels, options, kClasses);
+    const auto regions = trace_regions(labels, two_classes(), options);
+    const cv::Mat back = rasterize_back(to_annotations(regions), labels, options, two_classes());
     ASSERT_EQ(cv::countNonZero(back != labels), 0) << "trial " << trial;
     double area = 0;
     for (const TracedRegion& region : regions) {
@@ -163,7 +165,7 @@ TEST(Trace, MinimumAreasDropSmallRegionsAndFillSmallHoles) {
   TraceOptions options = known_geometry(1.0);
   options.min_area_um2 = 100 * 16.0 + 1;  // the 10 x 10 island and smaller go
   options.min_hole_area_um2 = 400 * 16.0 + 1;
-  const auto regions = trace_regions(known_shapes(), kClasses, options);
+  const auto regions = trace_regions(known_shapes(), two_classes(), options);
   ASSERT_EQ(regions.size(), 3u);
   EXPECT_EQ(regions[0].hole_count, 0);
   EXPECT_DOUBLE_EQ(regions[0].area_um2, 60 * 60 * 16.0);
@@ -175,14 +177,14 @@ TEST(Trace, MinimumAreasDropSmallRegionsAndFillSmallHoles) {
 TEST(Trace, BadOptionsAndRastersAreInvalidArguments) {
   TraceOptions options = known_geometry(1.0);
   options.downsample_x = 0;
-  EXPECT_EQ(error_code_of([&] { trace_regions(known_shapes(), kClasses, options); }),
+  EXPECT_EQ(error_code_of([&] { trace_regions(known_shapes(), two_classes(), options); }),
             ErrorCode::kInvalidArgument);
   options = known_geometry(1.0);
   options.level0_spacing = {};
-  EXPECT_EQ(error_code_of([&] { trace_regions(known_shapes(), kClasses, options); }),
+  EXPECT_EQ(error_code_of([&] { trace_regions(known_shapes(), two_classes(), options); }),
             ErrorCode::kInvalidArgument);
   const cv::Mat wide(10, 10, CV_16UC1, cv::Scalar(1));
-  EXPECT_EQ(error_code_of([&] { trace_regions(wide, kClasses, known_geometry(1.0)); }),
+  EXPECT_EQ(error_code_of([&] { trace_regions(wide, two_classes(), known_geometry(1.0)); }),
             ErrorCode::kInvalidArgument);
 }
 
@@ -197,7 +199,7 @@ TEST(Trace, ALargeRasterTracesQuickly) {
                cv::Scalar(1 + blob % 2), cv::FILLED);
   }
   const auto start = std::chrono::steady_clock::now();
-  const auto regions = trace_regions(labels, kClasses, known_geometry(1.0));
+  const auto regions = trace_regions(labels, two_classes(), known_geometry(1.0));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_GT(regions.size(), 1000u);
@@ -257,20 +259,20 @@ TEST(GeoJson, WrittenRegionsReadBackOntoTheLabels) {
   const cv::Mat labels = known_shapes();
   for (const double tolerance : {0.0, 0.5}) {
     const TraceOptions options = known_geometry(tolerance);
-    write_geojson(trace_regions(labels, kClasses, options), folder / "regions.geojson");
-    const cv::Mat back =
-        rasterize_back(read_annotations(folder / "regions.geojson"), labels, options, kClasses);
+    write_geojson(trace_regions(labels, two_classes(), options), folder / "regions.geojson");
+    const cv::Mat back = rasterize_back(read_annotations(folder / "regions.geojson"), labels,
+                                        options, two_classes());
     if (tolerance == 0.0) {
       EXPECT_EQ(cv::countNonZero(back != labels), 0);
     } else {
-      EXPECT_GT(worst_class_iou(back, labels, kClasses), 0.98);
+      EXPECT_GT(worst_class_iou(back, labels, two_classes()), 0.98);
     }
   }
 }
 
 TEST(GeoJson, HasTheQuPathFieldsAndClosedRings) {
   TempDir folder;
-  const auto regions = trace_regions(known_shapes(), kClasses, known_geometry(1.0));
+  const auto regions = trace_regions(known_shapes(), two_classes(), known_geometry(1.0));
   write_geojson(regions, folder / "regions.geojson");
   const auto json = nlohmann::json::parse(read_bytes(folder / "regions.geojson"));
   EXPECT_EQ(json.at("type"), "FeatureCollection");
@@ -302,14 +304,15 @@ TEST(GeoJson, HasTheQuPathFieldsAndClosedRings) {
 TEST(GeoJson, TheSameRasterGivesTheSameBytes) {
   TempDir folder;
   const cv::Mat labels = known_shapes();
-  write_geojson(trace_regions(labels, kClasses, known_geometry(1.0)), folder / "a.geojson");
-  write_geojson(trace_regions(labels.clone(), kClasses, known_geometry(1.0)), folder / "b.geojson");
+  write_geojson(trace_regions(labels, two_classes(), known_geometry(1.0)), folder / "a.geojson");
+  write_geojson(trace_regions(labels.clone(), two_classes(), known_geometry(1.0)),
+                folder / "b.geojson");
   EXPECT_EQ(read_bytes(folder / "a.geojson"), read_bytes(folder / "b.geojson"));
   EXPECT_NE(read_bytes(folder / "a.geojson").find("51200.00"), std::string::npos);
 }
 
 TEST(GeoJson, AnUnwritablePathIsAnOutputError) {
-  const auto regions = trace_regions(known_shapes(), kClasses, known_geometry(1.0));
+  const auto regions = trace_regions(known_shapes(), two_classes(), known_geometry(1.0));
   EXPECT_EQ(error_code_of([&] { write_geojson(regions, "/nonexistent/folder/a.geojson"); }),
             ErrorCode::kOutputError);
   EXPECT_EQ(error_code_of([&] { write_asap_xml(regions, "/nonexistent/folder/a.xml"); }),
@@ -321,7 +324,7 @@ TEST(GeoJson, AnUnwritablePathIsAnOutputError) {
 cv::Mat rasterize_asap(const std::vector<Annotation>& annotations, const cv::Mat& labels,
                        const TraceOptions& options) {
   std::vector<Annotation> per_class;
-  for (const LabelClass& label_class : kClasses) {
+  for (const LabelClass& label_class : two_classes()) {
     Annotation merged{label_class.name, {}, 0};
     for (const Annotation& annotation : annotations) {
       if (annotation.class_name == label_class.name ||
@@ -334,7 +337,7 @@ cv::Mat rasterize_asap(const std::vector<Annotation>& annotations, const cv::Mat
       per_class.push_back(merged);
     }
   }
-  return rasterize_back(per_class, labels, options, kClasses);
+  return rasterize_back(per_class, labels, options, two_classes());
 }
 
 TEST(AsapXml, WrittenRegionsReadBackWithHolesAsTheirOwnGroup) {
@@ -342,7 +345,7 @@ TEST(AsapXml, WrittenRegionsReadBackWithHolesAsTheirOwnGroup) {
   const cv::Mat labels = known_shapes();
   for (const double tolerance : {0.0, 0.5}) {
     const TraceOptions options = known_geometry(tolerance);
-    write_asap_xml(trace_regions(labels, kClasses, options), folder / "regions.xml");
+    write_asap_xml(trace_regions(labels, two_classes(), options), folder / "regions.xml");
     const auto annotations = read_annotations(folder / "regions.xml");
     ASSERT_EQ(annotations.size(), 5u);  // 4 regions + 1 hole
     EXPECT_EQ(std::count_if(annotations.begin(), annotations.end(),
@@ -352,7 +355,7 @@ TEST(AsapXml, WrittenRegionsReadBackWithHolesAsTheirOwnGroup) {
     if (tolerance == 0.0) {
       EXPECT_EQ(cv::countNonZero(back != labels), 0);
     } else {
-      EXPECT_GT(worst_class_iou(back, labels, kClasses), 0.98);
+      EXPECT_GT(worst_class_iou(back, labels, two_classes()), 0.98);
     }
   }
   const std::string xml = read_bytes(folder / "regions.xml");
@@ -379,7 +382,7 @@ TEST(Overlay, ClassColoursBlendAtLabelledPixelsOnly) {
   const cv::Mat thumbnail = gradient_thumbnail(200, 160);
   const cv::Mat labels = known_shapes();
   OverlayOptions options;
-  options.classes = kClasses;
+  options.classes = two_classes();
   options.alpha = 0.5;
   const cv::Mat overlay = render_overlay(thumbnail, labels, options);
   ASSERT_EQ(overlay.rows, std::max(160, overlay.rows));
@@ -387,7 +390,7 @@ TEST(Overlay, ClassColoursBlendAtLabelledPixelsOnly) {
   const cv::Vec3b under = thumbnail.at<cv::Vec3b>(30, 30);  // tumour pixel
   const cv::Vec3b drawn = overlay.at<cv::Vec3b>(30, 30);
   for (int c = 0; c < 3; ++c) {
-    EXPECT_NEAR(drawn[c], 0.5 * under[c] + 0.5 * kClasses[0].colour[c], 1.0) << c;
+    EXPECT_NEAR(drawn[c], 0.5 * under[c] + 0.5 * two_classes()[0].colour[c], 1.0) << c;
   }
   EXPECT_EQ(overlay.at<cv::Vec3b>(5, 5), thumbnail.at<cv::Vec3b>(5, 5));      // background
   EXPECT_EQ(overlay.at<cv::Vec3b>(50, 42), thumbnail.at<cv::Vec3b>(50, 42));  // in the hole
@@ -398,14 +401,14 @@ TEST(Overlay, ClassColoursBlendAtLabelledPixelsOnly) {
 TEST(Overlay, TheLegendShowsEachClassSwatchAndText) {
   const cv::Mat thumbnail = gradient_thumbnail(300, 200);
   OverlayOptions options;
-  options.classes = kClasses;
+  options.classes = two_classes();
   options.legend_values = {1.25, 0.5};
   cv::Mat labels = cv::Mat::zeros(200, 300, CV_8UC1);
   const cv::Mat overlay = render_overlay(thumbnail, labels, options);
   ASSERT_GT(overlay.cols, thumbnail.cols);
   const cv::Mat panel =
       overlay(cv::Rect(thumbnail.cols, 0, overlay.cols - thumbnail.cols, overlay.rows));
-  for (const LabelClass& label_class : kClasses) {
+  for (const LabelClass& label_class : two_classes()) {
     cv::Mat swatch;
     cv::inRange(
         panel, cv::Scalar(label_class.colour[0], label_class.colour[1], label_class.colour[2]),
@@ -424,7 +427,7 @@ TEST(Overlay, TheLegendShowsEachClassSwatchAndText) {
 
 TEST(Overlay, LegendTextScalesWithTheThumbnail) {
   OverlayOptions options;
-  options.classes = kClasses;
+  options.classes = two_classes();
   int previous_height = 0;
   for (const int width : {300, 1200, 4000}) {
     const cv::Mat thumbnail(width * 2 / 3, width, CV_8UC3, cv::Scalar(255, 255, 255));
@@ -444,12 +447,12 @@ TEST(Overlay, LegendTextScalesWithTheThumbnail) {
 TEST(Overlay, OutlinesDrawOnlyRegionBorders) {
   const cv::Mat thumbnail = gradient_thumbnail(200, 160);
   OverlayOptions options;
-  options.classes = kClasses;
+  options.classes = two_classes();
   options.outline_only = true;
   options.outline_thickness_px = 2;
   options.draw_legend = false;
   const cv::Mat overlay = render_overlay(thumbnail, known_shapes(), options);
-  EXPECT_EQ(overlay.at<cv::Vec3b>(21, 50), kClasses[0].colour);               // square's border
+  EXPECT_EQ(overlay.at<cv::Vec3b>(21, 50), two_classes()[0].colour);          // square's border
   EXPECT_EQ(overlay.at<cv::Vec3b>(30, 30), thumbnail.at<cv::Vec3b>(30, 30));  // its inside
   EXPECT_EQ(overlay.at<cv::Vec3b>(5, 5), thumbnail.at<cv::Vec3b>(5, 5));
 }
@@ -505,7 +508,7 @@ TEST(Overlay, ColormapNamesParseAndUnknownOnesAreInvalid) {
 TEST(Overlay, BadInputsAreInvalidAndUnwritablePathsAreOutputErrors) {
   const cv::Mat thumbnail = gradient_thumbnail(200, 160);
   OverlayOptions options;
-  options.classes = kClasses;
+  options.classes = two_classes();
   options.alpha = 1.5;
   EXPECT_EQ(error_code_of([&] { render_overlay(thumbnail, known_shapes(), options); }),
             ErrorCode::kInvalidArgument);

@@ -20,7 +20,12 @@ using CornerRing = std::vector<cv::Point>;  // raster pixel corners
 
 /// Corners of a pixel clockwise on screen (y down): top-left, top-right, bottom-right,
 /// bottom-left.
-const std::array<cv::Point, 4> kCornerOffsets{{{0, 0}, {1, 0}, {1, 1}, {0, 1}}};
+constexpr std::array<int, 4> kCornerDx{{0, 1, 1, 0}};
+constexpr std::array<int, 4> kCornerDy{{0, 0, 1, 1}};
+
+cv::Point corner_of(const cv::Point& pixel, int corner) {
+  return {pixel.x + kCornerDx[corner], pixel.y + kCornerDy[corner]};
+}
 
 /// Index (0..8) of a step between 8-neighbours, dx and dy in -1..1.
 int step_index(const cv::Point& step) {
@@ -42,8 +47,8 @@ CornerRing crack_ring(const std::vector<cv::Point>& chain) {
   CornerRing corners;
   const std::size_t count = chain.size();
   if (count == 1) {
-    for (const cv::Point& offset : kCornerOffsets) {
-      corners.push_back(chain[0] + offset);
+    for (int corner = 0; corner < 4; ++corner) {
+      corners.push_back(corner_of(chain[0], corner));
     }
     return corners;
   }
@@ -63,7 +68,7 @@ CornerRing crack_ring(const std::vector<cv::Point>& chain) {
     }
     for (int corner = entry; edges > 0; --edges) {
       corner = (corner + 1) % 4;
-      corners.push_back(current + kCornerOffsets[corner]);
+      corners.push_back(corner_of(current, corner));
     }
   }
   // Merge collinear runs: keep a corner only where the direction changes.
