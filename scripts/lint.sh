@@ -27,6 +27,7 @@ declare -A allowed=(
   [synth]="core geometry synth"
   [tissue]="core geometry io tissue"
   [annotations]="core geometry annotations"
+  [export]="core geometry annotations export"
   [tiling]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
   [jobs]="core geometry io synth tissue annotations tiling store stain jobs"
