@@ -30,9 +30,10 @@ declare -A allowed=(
   [export]="core geometry annotations export"
   [tiling]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
-  [jobs]="core geometry io synth tissue annotations tiling store stain jobs"
-  [cli]="core geometry io synth tissue annotations tiling store stain jobs"
+  [jobs]="core geometry io synth tissue annotations tiling store stain raster jobs"
+  [cli]="core geometry io synth tissue annotations tiling store stain raster jobs"
   [stain]="core stain"
+  [raster]="core geometry raster"
 )
 echo "lint: module layering"
 for module in "${!allowed[@]}"; do
