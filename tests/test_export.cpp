@@ -236,6 +236,12 @@ TEST(Trace, MonusegInstancesGiveOneRegionPerConnectedComponent) {
   const cv::Mat back =
       rasterize_back(to_annotations(regions), nuclei, options, {{"nucleus", 1, {255, 0, 0}}});
   EXPECT_GT(iou(back, nuclei), 0.95) << first;
+  double area_um2 = 0;
+  for (const TracedRegion& region : regions) {
+    area_um2 += region.area_um2;
+  }
+  // Areas come from pixel counts net of holes, whatever the simplification: they add up exactly.
+  EXPECT_DOUBLE_EQ(area_um2, cv::countNonZero(nuclei) * 0.0625) << first;
 }
 
 // --- GeoJSON and ASAP XML ------------------------------------------------------------------------
