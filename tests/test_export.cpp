@@ -236,6 +236,12 @@ TEST(Trace, MonusegInstancesGiveOneRegionPerConnectedComponent) {
   const cv::Mat back =
       rasterize_back(to_annotations(regions), nuclei, options, {{"nucleus", 1, {255, 0, 0}}});
   EXPECT_GT(iou(back, nuclei), 0.95) << first;
+  double area_um2 = 0;
+  for (const TracedRegion& region : regions) {
+    area_um2 += region.area_um2;
+  }
+  // Areas come from pixel counts net of holes, whatever the simplification: they add up exactly.
+  EXPECT_DOUBLE_EQ(area_um2, cv::countNonZero(nuclei) * 0.0625) << first;
 }
 
 // --- GeoJSON and ASAP XML ------------------------------------------------------------------------
@@ -385,7 +391,7 @@ TEST(Overlay, ClassColoursBlendAtLabelledPixelsOnly) {
   options.classes = two_classes();
   options.alpha = 0.5;
   const cv::Mat overlay = render_overlay(thumbnail, labels, options);
-  ASSERT_EQ(overlay.rows, std::max(160, overlay.rows));
+  ASSERT_GE(overlay.rows, thumbnail.rows);
   ASSERT_GT(overlay.cols, thumbnail.cols);                  // the legend panel
   const cv::Vec3b under = thumbnail.at<cv::Vec3b>(30, 30);  // tumour pixel
   const cv::Vec3b drawn = overlay.at<cv::Vec3b>(30, 30);
@@ -395,7 +401,7 @@ TEST(Overlay, ClassColoursBlendAtLabelledPixelsOnly) {
   EXPECT_EQ(overlay.at<cv::Vec3b>(5, 5), thumbnail.at<cv::Vec3b>(5, 5));      // background
   EXPECT_EQ(overlay.at<cv::Vec3b>(50, 42), thumbnail.at<cv::Vec3b>(50, 42));  // in the hole
   const cv::Mat image_part = overlay(cv::Rect(0, 0, thumbnail.cols, thumbnail.rows));
-  EXPECT_EQ(cv::countNonZero(image_part.reshape(1) != thumbnail.reshape(1)) > 0, true);
+  EXPECT_GT(cv::countNonZero(image_part.reshape(1) != thumbnail.reshape(1)), 0);
 }
 
 TEST(Overlay, TheLegendShowsEachClassSwatchAndText) {
