@@ -30,8 +30,10 @@ declare -A allowed=(
   [export]="core geometry annotations export"
   [tiling]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
-  [jobs]="core geometry io synth tissue annotations tiling store stain raster jobs"
-  [cli]="core geometry io synth tissue annotations tiling store stain raster jobs"
+  [stitch]="core geometry io tissue annotations tiling stitch"
+  [models]="core geometry io tissue annotations tiling models"
+  [jobs]="core geometry io synth tissue annotations tiling store stitch export raster stain models segment jobs"
+  [cli]="core geometry io synth tissue annotations tiling store stitch export raster stain models segment jobs"
   [stain]="core stain"
   [raster]="core geometry raster"
 )

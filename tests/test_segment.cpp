@@ -2,12 +2,12 @@
 // expected label map is known exactly: stitching, determinism, resume, shards, bad slides.
 #include <gtest/gtest.h>
 #include <openslide.h>
-#include <vips/vips8>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
+#include <vips/vips8>
 
 #include "slidestream/core.hpp"
 #include "slidestream/segment.hpp"
@@ -49,6 +49,9 @@ class PixelRuleModel : public SegmentationModel {
       : valid_(valid), fail_after_(fail_after_batches) {
     geometry_.branches = {{2.0, {64, 64}}, {8.0, {64, 64}}};
     geometry_.output = {2.0, valid ? Size{32, 32} : Size{64, 64}};
+    description_.architecture = "pixel-rule";
+    description_.geometry = geometry_;
+    description_.classes = kClasses;
   }
   const ModelGeometry& geometry() const override { return geometry_; }
   const std::vector<LabelClass>& classes() const override { return kClasses; }
@@ -56,6 +59,7 @@ class PixelRuleModel : public SegmentationModel {
   std::string architecture() const override { return "pixel-rule"; }
   std::string weights_sha256() const override { return valid_ ? "valid-rule" : "same-rule"; }
   std::string device() const override { return "cpu"; }
+  const ModelDescription& description() const override { return description_; }
 
   std::vector<ModelOutput> predict(const std::vector<const PatchSet*>& batch) override {
     if (fail_after_ >= 0 && calls_++ >= fail_after_) {
@@ -82,6 +86,7 @@ class PixelRuleModel : public SegmentationModel {
 
  private:
   ModelGeometry geometry_;
+  ModelDescription description_;
   bool valid_;
   int fail_after_;
   int calls_ = 0;
@@ -149,8 +154,8 @@ TEST(Segment, ValidModelLabelsEqualTheRuleOnTheWholeSlideInOnePass) {
   EXPECT_EQ(differing_pixels(labels, expected), 0u);
   EXPECT_GT(cv::countNonZero(labels == 2), 100);  // the rule finds tumour-like pixels
   EXPECT_GT(cv::countNonZero(labels == 1), 100);
-  for (const char* name : {"predictions.h5", "overlay.png", "annotations.geojson",
-                           "annotations.xml", "report.json"}) {
+  for (const char* name :
+       {"predictions.h5", "overlay.png", "annotations.geojson", "annotations.xml", "report.json"}) {
     EXPECT_TRUE(fs::exists(dir / name)) << name;
   }
   EXPECT_FALSE(fs::exists(dir / "journal")) << "the journal is removed once merged";
@@ -187,12 +192,12 @@ TEST(Segment, OutputsAreByteIdenticalForOneAndTwoThreads) {
   testing::TempDir one;
   testing::TempDir two;
   PixelRuleModel model(true);
-  ASSERT_EQ(run_segment(job_for({slide.string()}, one.path(), {"scheduler.threads=1"}), model)
-                .failed(),
-            0u);
-  ASSERT_EQ(run_segment(job_for({slide.string()}, two.path(), {"scheduler.threads=2"}), model)
-                .failed(),
-            0u);
+  ASSERT_EQ(
+      run_segment(job_for({slide.string()}, one.path(), {"scheduler.threads=1"}), model).failed(),
+      0u);
+  ASSERT_EQ(
+      run_segment(job_for({slide.string()}, two.path(), {"scheduler.threads=2"}), model).failed(),
+      0u);
   for (const char* name :
        {"labels.tif", "predictions.h5", "annotations.geojson", "annotations.xml", "overlay.png"}) {
     EXPECT_EQ(file_bytes(one / "segment-2048" / name), file_bytes(two / "segment-2048" / name))
@@ -297,8 +302,7 @@ TEST(Segment, ABatchGoesOnPastBadSlidesAndReportsEachFailure) {
   PixelRuleModel model(true);
   const fs::path out = work / "out";
   const BatchReport report = run_segment(
-      job_for({good.string(), without_mpp.string(), text.string(), corrupt.string()}, out),
-      model);
+      job_for({good.string(), without_mpp.string(), text.string(), corrupt.string()}, out), model);
   ASSERT_EQ(report.slides.size(), 4u);
   EXPECT_TRUE(report.slides[0].ok);
   EXPECT_EQ(report.failed(), 3u);
@@ -339,8 +343,8 @@ TEST(Segment, TheGeoJsonHoldsTheClassesWithTheirAreas) {
   }
   std::ifstream report_stream(out / "segment-2048" / "report.json");
   const auto report = nlohmann::json::parse(report_stream);
-  EXPECT_NEAR(report["area_mm2"]["tumour"].get<double>(),
-              cv::countNonZero(labels == 2) * 4.0e-6, 1e-9);
+  EXPECT_NEAR(report["area_mm2"]["tumour"].get<double>(), cv::countNonZero(labels == 2) * 4.0e-6,
+              1e-9);
 }
 
 TEST(Segment, AModelFinerThanTheSlideIsAModelError) {

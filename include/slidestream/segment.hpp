@@ -21,16 +21,16 @@ namespace slidestream {
 
 /// What a segmentation writes besides predictions.h5, labels.tif and report.json.
 struct SegmentOutputs {
-  bool heatmaps = false;        ///< prob_<class>.tif per class
-  int heatmap_downsample = 1;   ///< heatmaps at output spacing * this (divides the output tile)
-  bool uncertainty = false;     ///< uncertainty.tif (softmax entropy, 255 = ln(classes))
-  bool overlay = true;          ///< overlay.png: thumbnail + class colours + legend
-  double overlay_spacing_um = 0;     ///< 0: the long side of the overlay is overlay_max_px
+  bool heatmaps = false;          ///< prob_<class>.tif per class
+  int heatmap_downsample = 1;     ///< heatmaps at output spacing * this (divides the output tile)
+  bool uncertainty = false;       ///< uncertainty.tif (softmax entropy, 255 = ln(classes))
+  bool overlay = true;            ///< overlay.png: thumbnail + class colours + legend
+  double overlay_spacing_um = 0;  ///< 0: the long side of the overlay is overlay_max_px
   int overlay_max_px = 2048;
   double overlay_alpha = 0.45;
-  bool geojson = true;          ///< annotations.geojson (QuPath)
-  bool asap = true;             ///< annotations.xml (ASAP)
-  double vector_spacing_um = 0; ///< 0: 2 x output spacing, coarsened to max_vector_megapixels
+  bool geojson = true;           ///< annotations.geojson (QuPath)
+  bool asap = true;              ///< annotations.xml (ASAP)
+  double vector_spacing_um = 0;  ///< 0: 2 x output spacing, coarsened to max_vector_megapixels
   double max_vector_megapixels = 64;
   double min_region_area_um2 = 0;  ///< smaller connected regions are left out of the vectors
   double simplify_px = 1.0;        ///< polygon simplification tolerance (vector-raster px)

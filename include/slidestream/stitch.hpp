@@ -34,11 +34,11 @@ BlendMode parse_blend_mode(const std::string& name);
 
 /// The geometry and content of a slide's prediction raster.
 struct PredictionLayout {
-  Size raster_px;           ///< output pixels covering the whole slide
-  double spacing_um = 0;    ///< output spacing (um/px)
-  Size tile_px;             ///< model output tile
-  Size stride_px;           ///< between tile origins (== tile_px for valid convolutions)
-  Size grid;                ///< plan columns x rows
+  Size raster_px;                   ///< output pixels covering the whole slide
+  double spacing_um = 0;            ///< output spacing (um/px)
+  Size tile_px;                     ///< model output tile
+  Size stride_px;                   ///< between tile origins (== tile_px for valid convolutions)
+  Size grid;                        ///< plan columns x rows
   std::vector<LabelClass> classes;  ///< channel order of the model; value = label stored
   BlendMode blend = BlendMode::kNone;
   bool probabilities = false;  ///< store per-class probabilities (uint8, 255 = 1)

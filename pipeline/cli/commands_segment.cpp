@@ -52,9 +52,10 @@ void define_segment(CLI::App& app) {
   app.add_flag("--resume", options->resume,
                "Skip slides finished with the same model and config; continue partial ones "
                "from their journal");
-  app.add_option("--shard", options->shard,
-                 "Process share I/N of the slides (slide k goes to shard k mod N + 1); default "
-                 "from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + SLIDESTREAM_SHARD_COUNT");
+  app.add_option(
+      "--shard", options->shard,
+      "Process share I/N of the slides (slide k goes to shard k mod N + 1); default "
+      "from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + SLIDESTREAM_SHARD_COUNT");
   app.add_flag("--heatmaps", options->heatmaps, "Also write prob_<class>.tif per class");
   app.add_flag("--uncertainty", options->uncertainty,
                "Also write uncertainty.tif (softmax entropy)");
@@ -133,8 +134,7 @@ void define_export(CLI::App& app) {
                  "A slide's output folder from 'slidestream segment' (holds predictions.h5)")
       ->required();
   app.add_flag("--labels", options->labels, "labels.tif (pyramidal class map)");
-  app.add_flag("--heatmaps", options->heatmaps,
-               "prob_<class>.tif (needs a run with --heatmaps)");
+  app.add_flag("--heatmaps", options->heatmaps, "prob_<class>.tif (needs a run with --heatmaps)");
   app.add_flag("--uncertainty", options->uncertainty,
                "uncertainty.tif (needs a run with --uncertainty)");
   app.add_flag("--overlay", options->overlay,
@@ -150,8 +150,7 @@ void define_export(CLI::App& app) {
                  "Overlay spacing in um/px (default: 2048 px on the long side)");
   app.add_option("--vector-spacing", options->vector_spacing,
                  "Spacing the polygons are traced at, um/px (default: 2 x output spacing)");
-  app.add_option("--min-area", options->min_area,
-                 "Leave out regions smaller than this many um^2");
+  app.add_option("--min-area", options->min_area, "Leave out regions smaller than this many um^2");
   options->slide.add_to(app);
   app.callback([options] {
     ExportJob job;

@@ -99,11 +99,13 @@ void write_batch_report(const SegmentJob& job, const BatchReport& report,
     out["slides"].push_back(
         {{"id", slide.id},
          {"path", slide.path.string()},
-         {"status", slide.skipped ? "skipped" : slide.ok ? "ok" : "failed"},
+         {"status", slide.skipped ? "skipped"
+                    : slide.ok    ? "ok"
+                                  : "failed"},
          {"tiles", slide.patches},
          {"seconds", slide.seconds},
-         {"error_code",
-          slide.ok || slide.skipped ? json(nullptr) : json(std::string(error_code_name(slide.code)))},
+         {"error_code", slide.ok || slide.skipped ? json(nullptr)
+                                                  : json(std::string(error_code_name(slide.code)))},
          {"error", slide.error},
          {"report", slide.ok ? (job.output_dir / slide.id / "report.json").string() : ""}});
   }
@@ -116,8 +118,8 @@ void require_output_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) {
-    throw Error(ErrorCode::kOutputError, "cannot create the output folder '" + dir.string() +
-                                             "'" + (ec ? ": " + ec.message() : std::string()));
+    throw Error(ErrorCode::kOutputError, "cannot create the output folder '" + dir.string() + "'" +
+                                             (ec ? ": " + ec.message() : std::string()));
   }
   if (::access(dir.c_str(), W_OK) != 0) {
     throw Error(ErrorCode::kOutputError,
@@ -205,9 +207,8 @@ BatchReport run_segment(const SegmentJob& job, SegmentationModel& model) {
   const std::vector<SlideInput> slides = expand_slide_inputs(job.inputs);
   const std::optional<Shard> shard = job.shard ? job.shard : shard_from_environment();
   spdlog::info("model {} ({}, {} classes) on {}; output tiles {} px at {} um/px",
-               job.model_dir.string(), model.architecture(), model.classes().size(),
-               model.device(), model.geometry().output.size_px.width,
-               model.geometry().output.spacing_um);
+               job.model_dir.string(), model.architecture(), model.classes().size(), model.device(),
+               model.geometry().output.size_px.width, model.geometry().output.spacing_um);
 
   BatchReport report;
   for (std::size_t k = 0; k < slides.size(); ++k) {

@@ -16,8 +16,7 @@ using config::require_known_keys;
 using config::value_of;
 
 template <typename T>
-void read_value(const YAML::Node& section, const char* name, const std::string& prefix,
-                T& target) {
+void read_value(const YAML::Node& section, const char* name, const std::string& prefix, T& target) {
   if (section && section[name]) {
     target = value_of<T>(section[name], prefix + "." + name);
   }
@@ -143,8 +142,9 @@ void SegmentConfig::validate() const {
   }
   if (!(outputs.max_vector_megapixels > 0) || outputs.min_region_area_um2 < 0 ||
       outputs.simplify_px < 0) {
-    config_error("outputs", "max_vector_megapixels must be > 0, min_region_area_um2 and "
-                            "simplify_px >= 0");
+    config_error("outputs",
+                 "max_vector_megapixels must be > 0, min_region_area_um2 and "
+                 "simplify_px >= 0");
   }
   if (outputs.tiff_tile_size < 16 || outputs.tiff_tile_size % 16 != 0) {
     config_error("outputs.tiff_tile_size", "must be a multiple of 16 (e.g. 256 or 512)");

@@ -121,22 +121,22 @@ fs::path write_overlay(const ExportJob& job, const PredictionCache& cache, doubl
   try {
     reader = open_slide(record.slide.path, open);
   } catch (const Error& error) {
-    throw Error(error.code(), "the overlay needs the slide at its recorded path: " +
-                                  std::string(error.what()));
+    throw Error(error.code(),
+                "the overlay needs the slide at its recorded path: " + std::string(error.what()));
   }
   const SlideExtent extent = extent_of(record);
   const Size size = size_at(extent.width_um, extent.height_um, spacing_um);
   const Size slide_size = reader->info().size();
-  const Patch thumbnail =
-      reader->read_fov(RectF{0, 0, static_cast<double>(slide_size.width),
-                             static_cast<double>(slide_size.height)},
-                       size);
+  const Patch thumbnail = reader->read_fov(
+      RectF{0, 0, static_cast<double>(slide_size.width), static_cast<double>(slide_size.height)},
+      size);
   OverlayOptions options;
   options.alpha = job.settings.overlay_alpha;
   cv::Mat values;
   if (job.heatmap_class) {
-    const auto found = std::find_if(layout.classes.begin(), layout.classes.end(),
-                                    [&](const LabelClass& c) { return c.name == *job.heatmap_class; });
+    const auto found =
+        std::find_if(layout.classes.begin(), layout.classes.end(),
+                     [&](const LabelClass& c) { return c.name == *job.heatmap_class; });
     if (found == layout.classes.end()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "--heatmap-class '" + *job.heatmap_class + "' is not a class of the model");
@@ -145,14 +145,15 @@ fs::path write_overlay(const ExportJob& job, const PredictionCache& cache, doubl
     options.mode = OverlayMode::kHeatmap;
     options.colormap = parse_colormap(job.colormap);
     options.heatmap_title = "P(" + found->name + ")";
-    values = sample_nearest([&](const Rect& region) { return cache.read_probability(index, region); },
-                            cache.heatmap_px(), size, band_rows);
+    values =
+        sample_nearest([&](const Rect& region) { return cache.read_probability(index, region); },
+                       cache.heatmap_px(), size, band_rows);
   } else {
     options.classes = layout.classes;
     const double mm2_per_px = layout.spacing_um * layout.spacing_um * 1e-6;
     for (const LabelClass& label : layout.classes) {
-      options.legend_values.push_back(
-          static_cast<double>(cache.stats().label_pixels[label.value]) * mm2_per_px);
+      options.legend_values.push_back(static_cast<double>(cache.stats().label_pixels[label.value]) *
+                                      mm2_per_px);
     }
     values = sample_nearest([&](const Rect& region) { return cache.read_labels(region); },
                             layout.raster_px, size, band_rows);
@@ -207,10 +208,10 @@ std::vector<fs::path> export_from_cache(const ExportJob& job, const PredictionCa
     const Size size = size_at(extent.width_um, extent.height_um, spacing);
     const cv::Mat coarse = sample_nearest(labels, layout.raster_px, size, band_rows);
     TraceOptions trace;
-    trace.downsample_x = static_cast<double>(record.slide.size().width) /
-                         static_cast<double>(size.width);
-    trace.downsample_y = static_cast<double>(record.slide.size().height) /
-                         static_cast<double>(size.height);
+    trace.downsample_x =
+        static_cast<double>(record.slide.size().width) / static_cast<double>(size.width);
+    trace.downsample_y =
+        static_cast<double>(record.slide.size().height) / static_cast<double>(size.height);
     trace.level0_spacing = record.slide.spacing;
     trace.min_area_um2 = settings.min_region_area_um2;
     trace.simplify_tolerance_px = settings.simplify_px;

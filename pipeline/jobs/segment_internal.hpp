@@ -33,8 +33,8 @@ struct SlideResult {
 
 /// Segments one slide into `slide_dir` (created): journal, predictions.h5, exports and
 /// report.json, in that order. Throws Error for anything that fails the slide.
-SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model,
-                          const SlideInput& input, const std::filesystem::path& slide_dir);
+SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model, const SlideInput& input,
+                          const std::filesystem::path& slide_dir);
 
 /// The model sha256 and a hash of the resolved config: what makes two runs interchangeable.
 std::string run_fingerprint(const SegmentationModel& model, const SegmentConfig& config);

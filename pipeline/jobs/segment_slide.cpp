@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 
 #include "segment_internal.hpp"
 #include "slidestream/core.hpp"
@@ -55,12 +56,12 @@ void require_servable(const SlideReader& reader, const SegmentationModel& model)
     try {
       static_cast<void>(reader.level_for_spacing(spacing));
     } catch (const Error&) {
-      throw Error(ErrorCode::kModelError,
-                  "the model's branch " + std::to_string(b) + " needs " + std::to_string(spacing) +
-                      " um/px but '" + info.path.string() + "' is scanned at " +
-                      std::to_string(info.spacing.x_um) +
-                      " um/px (its finest); use a model trained for this magnification, or "
-                      "--mpp if the slide's spacing metadata is wrong");
+      std::ostringstream message;
+      message << "the model's branch " << b << " needs " << spacing << " um/px but '"
+              << info.path.string() << "' is scanned at " << info.spacing.x_um
+              << " um/px (its finest); use a model trained for this magnification, or --mpp if "
+                 "the slide's spacing metadata is wrong";
+      throw Error(ErrorCode::kModelError, message.str());
     }
   }
 }
@@ -72,8 +73,8 @@ Size stride_for(const SegmentationModel& model, const SegmentConfig& config) {
   }
   const int k = config.outputs.heatmap_downsample;
   auto stride = [&](std::int64_t size) {
-    const auto raw = static_cast<std::int64_t>(std::floor(static_cast<double>(size) *
-                                                          (1.0 - config.overlap)));
+    const auto raw =
+        static_cast<std::int64_t>(std::floor(static_cast<double>(size) * (1.0 - config.overlap)));
     return std::max<std::int64_t>(k, raw / k * k);
   };
   return Size{stride(tile.width), stride(tile.height)};
@@ -104,9 +105,8 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
   const int threads =
       config.scheduler.threads > 0 ? config.scheduler.threads : tbb::info::default_concurrency();
   // One batch reading, one in the model and one being written keep every stage busy.
-  const auto inflight =
-      static_cast<std::size_t>(config.scheduler.max_inflight > 0 ? config.scheduler.max_inflight
-                                                                 : 3);
+  const auto inflight = static_cast<std::size_t>(
+      config.scheduler.max_inflight > 0 ? config.scheduler.max_inflight : 3);
   for (std::uint64_t i = 0; i < context.skip; ++i) {
     static_cast<void>(context.planner.next());
   }
@@ -117,23 +117,23 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
   arena.execute([&] {
     tbb::parallel_pipeline(
         inflight,
-        tbb::make_filter<void, BatchPtr>(
-            tbb::filter_mode::serial_in_order,
-            [&](tbb::flow_control& control) -> BatchPtr {
-              auto batch = std::make_shared<Batch>();
-              while (batch->specs.size() < static_cast<std::size_t>(config.batch_size)) {
-                std::optional<TileSpec> tile = context.planner.next();
-                if (!tile) {
-                  break;
-                }
-                batch->specs.push_back(std::move(*tile));
-              }
-              if (batch->specs.empty()) {
-                control.stop();
-                return nullptr;
-              }
-              return batch;
-            }) &
+        tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
+                                         [&](tbb::flow_control& control) -> BatchPtr {
+                                           auto batch = std::make_shared<Batch>();
+                                           while (batch->specs.size() <
+                                                  static_cast<std::size_t>(config.batch_size)) {
+                                             std::optional<TileSpec> tile = context.planner.next();
+                                             if (!tile) {
+                                               break;
+                                             }
+                                             batch->specs.push_back(std::move(*tile));
+                                           }
+                                           if (batch->specs.empty()) {
+                                             control.stop();
+                                             return nullptr;
+                                           }
+                                           return batch;
+                                         }) &
             tbb::make_filter<BatchPtr, BatchPtr>(
                 tbb::filter_mode::parallel,
                 [&](BatchPtr batch) {
@@ -160,10 +160,10 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
                 tbb::filter_mode::serial_in_order, [&](BatchPtr batch) {
                   StageTimer timer(context.write_s);
                   if (batch->outputs.size() != batch->specs.size()) {
-                    throw Error(ErrorCode::kModelError,
-                                "the model returned " + std::to_string(batch->outputs.size()) +
-                                    " outputs for a batch of " +
-                                    std::to_string(batch->specs.size()));
+                    throw Error(ErrorCode::kModelError, "the model returned " +
+                                                            std::to_string(batch->outputs.size()) +
+                                                            " outputs for a batch of " +
+                                                            std::to_string(batch->specs.size()));
                   }
                   for (std::size_t i = 0; i < batch->specs.size(); ++i) {
                     context.journal.append({batch->specs[i], batch->outputs[i].probs});
@@ -246,12 +246,12 @@ void write_slide_report(const SegmentJob& job, const SegmentationModel& model,
                       {"tile_px", layout.tile_px.width},
                       {"stride_px", layout.stride_px.width},
                       {"blend", blend_mode_name(layout.blend)}};
-  report["tiles"] = {{"grid", layout.grid.area()},
-                     {"planned", result.planned},
-                     {"processed", result.processed},
-                     {"resumed", result.resumed},
-                     {"skipped_without_tissue",
-                      static_cast<std::uint64_t>(layout.grid.area()) - result.planned}};
+  report["tiles"] = {
+      {"grid", layout.grid.area()},
+      {"planned", result.planned},
+      {"processed", result.processed},
+      {"resumed", result.resumed},
+      {"skipped_without_tissue", static_cast<std::uint64_t>(layout.grid.area()) - result.planned}};
   json areas = json::object();
   const double mm2_per_px = layout.spacing_um * layout.spacing_um * 1e-6;
   for (const LabelClass& label : layout.classes) {
@@ -259,12 +259,12 @@ void write_slide_report(const SegmentJob& job, const SegmentationModel& model,
   }
   report["area_mm2"] = areas;
   const StageTimes& t = result.times;
-  report["seconds"] = {{"tissue", t.tissue_s},       {"plan", t.plan_s},
-                       {"read", t.read_s},           {"inference", t.inference_s},
-                       {"write", t.write_s},         {"pipeline", t.pipeline_s},
-                       {"merge", t.merge_s},         {"export", t.export_s}};
-  const double out_mp = static_cast<double>(result.processed) *
-                        static_cast<double>(layout.tile_px.area()) / 1e6;
+  report["seconds"] = {{"tissue", t.tissue_s}, {"plan", t.plan_s},
+                       {"read", t.read_s},     {"inference", t.inference_s},
+                       {"write", t.write_s},   {"pipeline", t.pipeline_s},
+                       {"merge", t.merge_s},   {"export", t.export_s}};
+  const double out_mp =
+      static_cast<double>(result.processed) * static_cast<double>(layout.tile_px.area()) / 1e6;
   report["throughput"] = {
       {"tiles_per_s", t.pipeline_s > 0 ? static_cast<double>(result.processed) / t.pipeline_s : 0},
       {"output_mp_per_s", t.pipeline_s > 0 ? out_mp / t.pipeline_s : 0},
@@ -276,8 +276,8 @@ void write_slide_report(const SegmentJob& job, const SegmentationModel& model,
 
 }  // namespace
 
-SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model,
-                          const SlideInput& input, const fs::path& slide_dir) {
+SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model, const SlideInput& input,
+                          const fs::path& slide_dir) {
   const SegmentConfig& config = job.config;
   const std::string fingerprint = run_fingerprint(model, config);
   SlideResult result;

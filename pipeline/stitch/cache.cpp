@@ -128,8 +128,8 @@ void detail::write_prediction_record(std::int64_t file, const PredictionLayout& 
   write_attribute(file, "config_yaml", record.config_yaml, path);
   write_attribute(file, "tiles_processed", static_cast<std::int64_t>(stats.tiles), path);
   write_attribute(file, "tiles_planned", static_cast<std::int64_t>(record.planned_tiles), path);
-  const Handle counts = detail::h5::create_chunked(file, "label_pixels", H5T_STD_U64LE, {256},
-                                                   {256}, 0, path);
+  const Handle counts =
+      detail::h5::create_chunked(file, "label_pixels", H5T_STD_U64LE, {256}, {256}, 0, path);
   detail::h5::write_block(counts.get(), H5T_NATIVE_UINT64, {0}, {256}, stats.label_pixels.data(),
                           path);
 }
@@ -145,10 +145,10 @@ detail::PartInfo detail::read_part_info(const fs::path& part) {
   const Handle file(id, H5Fclose);
   PartInfo info;
   info.fingerprint = h5::read_string_attribute(file.get(), "fingerprint", path).value_or("");
-  info.first = static_cast<std::uint64_t>(
-      h5::read_int_attribute(file.get(), "first", path).value_or(-1));
-  info.count = static_cast<std::uint64_t>(
-      h5::read_int_attribute(file.get(), "count", path).value_or(0));
+  info.first =
+      static_cast<std::uint64_t>(h5::read_int_attribute(file.get(), "first", path).value_or(-1));
+  info.count =
+      static_cast<std::uint64_t>(h5::read_int_attribute(file.get(), "count", path).value_or(0));
   return info;
 }
 
@@ -251,9 +251,9 @@ cv::Mat PredictionCache::read_labels(const Rect& region) const {
 
 cv::Mat PredictionCache::read_probability(int index, const Rect& region) const {
   if (!impl_->probabilities.valid()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "'" + impl_->path +
-                    "' holds no probabilities; segment with --set outputs.heatmaps=true");
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        "'" + impl_->path + "' holds no probabilities; segment with --set outputs.heatmaps=true");
   }
   if (index < 0 || index >= static_cast<int>(impl_->layout.classes.size())) {
     throw Error(ErrorCode::kInvalidArgument, "no class " + std::to_string(index));
@@ -263,9 +263,9 @@ cv::Mat PredictionCache::read_probability(int index, const Rect& region) const {
 
 cv::Mat PredictionCache::read_entropy(const Rect& region) const {
   if (!impl_->entropy.valid()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "'" + impl_->path +
-                    "' holds no uncertainty; segment with --set outputs.uncertainty=true");
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        "'" + impl_->path + "' holds no uncertainty; segment with --set outputs.uncertainty=true");
   }
   return impl_->read(impl_->entropy.get(), std::nullopt, region, impl_->layout.raster_px);
 }

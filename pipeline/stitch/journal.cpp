@@ -42,9 +42,8 @@ BlendMode parse_blend_mode(const std::string& name) {
 
 void PredictionLayout::validate() const {
   auto fail = [](const std::string& message) { throw Error(ErrorCode::kInvalidConfig, message); };
-  if (raster_px.width <= 0 || raster_px.height <= 0 || tile_px.width <= 0 ||
-      tile_px.height <= 0 || stride_px.width <= 0 || stride_px.height <= 0 ||
-      !(spacing_um > 0)) {
+  if (raster_px.width <= 0 || raster_px.height <= 0 || tile_px.width <= 0 || tile_px.height <= 0 ||
+      stride_px.width <= 0 || stride_px.height <= 0 || !(spacing_um > 0)) {
     fail("the prediction raster needs positive sizes, stride and spacing");
   }
   if (classes.empty() || classes.size() > 255) {
@@ -131,9 +130,9 @@ cv::Mat planar_u8_of(const cv::Mat& probs, int downsample) {
   cv::split(small, planes);
   cv::Mat planar(static_cast<int>(planes.size()) * small.rows, small.cols, CV_8UC1);
   for (std::size_t c = 0; c < planes.size(); ++c) {
-    planes[c].convertTo(planar.rowRange(static_cast<int>(c) * small.rows,
-                                        static_cast<int>(c + 1) * small.rows),
-                        CV_8U, 255.0);
+    planes[c].convertTo(
+        planar.rowRange(static_cast<int>(c) * small.rows, static_cast<int>(c + 1) * small.rows),
+        CV_8U, 255.0);
   }
   return planar;
 }
@@ -224,13 +223,13 @@ void PredictionJournal::Impl::open_part() {
     labels = std::make_unique<RowDataset>(file.get(), "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8,
                                           std::vector<hsize_t>{h, w}, 1, path);
     if (layout.probabilities) {
-      probs = std::make_unique<RowDataset>(file.get(), "probabilities", H5T_STD_U8LE,
-                                           H5T_NATIVE_UINT8,
-                                           std::vector<hsize_t>{classes * (h / k), w / k}, 1, path);
+      probs =
+          std::make_unique<RowDataset>(file.get(), "probabilities", H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                                       std::vector<hsize_t>{classes * (h / k), w / k}, 1, path);
     }
     if (layout.entropy) {
-      entropy = std::make_unique<RowDataset>(file.get(), "entropy", H5T_STD_U8LE,
-                                             H5T_NATIVE_UINT8, std::vector<hsize_t>{h, w}, 1, path);
+      entropy = std::make_unique<RowDataset>(file.get(), "entropy", H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                                             std::vector<hsize_t>{h, w}, 1, path);
     }
   } else {
     // Blending needs the exact probabilities; labels and entropy come after blending.
@@ -261,8 +260,7 @@ void PredictionJournal::Impl::commit_part() {
   in_part = 0;
 }
 
-PredictionJournal::PredictionJournal(fs::path folder, PredictionLayout layout,
-                                     int checkpoint_tiles)
+PredictionJournal::PredictionJournal(fs::path folder, PredictionLayout layout, int checkpoint_tiles)
     : impl_(std::make_unique<Impl>()) {
   layout.validate();
   if (checkpoint_tiles < 1) {
@@ -290,12 +288,12 @@ void PredictionJournal::append(const TilePrediction& tile) {
   const cv::Mat& probs = tile.probs;
   if (probs.depth() != CV_32F || probs.channels() != static_cast<int>(layout.classes.size()) ||
       probs.cols != layout.tile_px.width || probs.rows != layout.tile_px.height) {
-    throw Error(ErrorCode::kModelError,
-                "the model returned a " + std::to_string(probs.cols) + "x" +
-                    std::to_string(probs.rows) + " output with " +
-                    std::to_string(probs.channels()) + " channels; its model.yaml declares " +
-                    std::to_string(layout.tile_px.width) + " px and " +
-                    std::to_string(layout.classes.size()) + " classes");
+    throw Error(ErrorCode::kModelError, "the model returned a " + std::to_string(probs.cols) + "x" +
+                                            std::to_string(probs.rows) + " output with " +
+                                            std::to_string(probs.channels()) +
+                                            " channels; its model.yaml declares " +
+                                            std::to_string(layout.tile_px.width) + " px and " +
+                                            std::to_string(layout.classes.size()) + " classes");
   }
   if (!impl.file.valid()) {
     impl.open_part();

@@ -33,8 +33,8 @@ struct Crop {
 
 Crop crop_to(const Rect& tile_rect, Size raster) {
   const Rect inside = intersect(tile_rect, Rect{0, 0, raster.width, raster.height});
-  return {inside, Rect{inside.x - tile_rect.x, inside.y - tile_rect.y, inside.width,
-                       inside.height}};
+  return {inside,
+          Rect{inside.x - tile_rect.x, inside.y - tile_rect.y, inside.width, inside.height}};
 }
 
 cv::Rect cv_rect(const Rect& rect) {
@@ -135,11 +135,10 @@ Outputs create_outputs(const std::string& path, const PredictionLayout& layout) 
     out.entropy = create_chunked(out.file.get(), "entropy", H5T_STD_U8LE, dims, chunk, 4, path);
   }
   const Size grid = layout.grid;
-  out.done = create_chunked(out.file.get(), "tiles_done", H5T_STD_U8LE,
-                            {u(grid.height), u(grid.width)},
-                            {u(std::min<std::int64_t>(grid.height, 256)),
-                             u(std::min<std::int64_t>(grid.width, 256))},
-                            4, path);
+  out.done = create_chunked(
+      out.file.get(), "tiles_done", H5T_STD_U8LE, {u(grid.height), u(grid.width)},
+      {u(std::min<std::int64_t>(grid.height, 256)), u(std::min<std::int64_t>(grid.width, 256))}, 4,
+      path);
   return out;
 }
 
@@ -151,7 +150,7 @@ cv::Mat read_row(hid_t dataset, std::uint64_t index, int rows, int cols, int typ
   std::vector<hsize_t> start(dims.size(), 0);
   start[0] = index;
   dims[0] = 1;
-  const hid_t memory = CV_MAT_DEPTH(type) == CV_32F  ? H5T_NATIVE_FLOAT
+  const hid_t memory = CV_MAT_DEPTH(type) == CV_32F   ? H5T_NATIVE_FLOAT
                        : CV_MAT_DEPTH(type) == CV_64F ? H5T_NATIVE_DOUBLE
                                                       : H5T_NATIVE_UINT8;
   read_block(dataset, memory, start, dims, row.data, file);
@@ -169,9 +168,9 @@ template <typename Visit>
 void for_each_tile(const fs::path& folder, Visit&& visit) {
   for (const fs::path& part : detail::committed_parts(folder)) {
     const std::string path = part.string();
-    const Handle file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
-                            "open a journal part"),
-                      H5Fclose);
+    const Handle file(
+        check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "open a journal part"),
+        H5Fclose);
     const Handle tiles = open_dataset(file.get(), "tiles", path);
     const hsize_t count = detail::h5::dataset_dims(tiles.get(), path)[0];
     for (hsize_t i = 0; i < count; ++i) {
@@ -189,11 +188,12 @@ void merge_abutting(const fs::path& folder, const PredictionLayout& layout, Outp
   const int classes = static_cast<int>(layout.classes.size());
   for_each_tile(folder, [&](std::int64_t column, std::int64_t row, hid_t part, hsize_t i,
                             const std::string& path) {
-    const cv::Mat labels = read_row(open_dataset(part, "labels", path).get(), i, h, w, CV_8UC1, path);
+    const cv::Mat labels =
+        read_row(open_dataset(part, "labels", path).get(), i, h, w, CV_8UC1, path);
     cv::Mat planar;
     if (layout.probabilities) {
-      planar = read_row(open_dataset(part, "probabilities", path).get(), i, classes * (h / k), w / k,
-                        CV_8UC1, path);
+      planar = read_row(open_dataset(part, "probabilities", path).get(), i, classes * (h / k),
+                        w / k, CV_8UC1, path);
     }
     cv::Mat entropy;
     if (layout.entropy) {
@@ -230,18 +230,18 @@ void merge_blended(const fs::path& folder, const PredictionLayout& layout, Outpu
   // On-disk accumulators (sum of weight * p, and of weight) in a hidden scratch file.
   AtomicOutput scratch_output(folder / "blend-scratch.h5");
   const std::string scratch_path = scratch_output.temp_path().string();
-  const Handle scratch(check(H5Fcreate(scratch_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
-                                       H5P_DEFAULT),
-                             scratch_path, "create the blending scratch file"),
-                       H5Fclose);
+  const Handle scratch(
+      check(H5Fcreate(scratch_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), scratch_path,
+            "create the blending scratch file"),
+      H5Fclose);
   const std::vector<hsize_t> chunk{u(std::min(layout.stride_px.height, raster.height)),
                                    u(std::min(layout.stride_px.width, raster.width))};
   const Handle sum = create_chunked(scratch.get(), "sum", H5T_NATIVE_FLOAT,
                                     {u(raster.height), u(raster.width), u(classes)},
                                     {chunk[0], chunk[1], u(classes)}, 0, scratch_path);
-  const Handle weight_sum = create_chunked(scratch.get(), "weight", H5T_NATIVE_FLOAT,
-                                           {u(raster.height), u(raster.width)}, chunk, 0,
-                                           scratch_path);
+  const Handle weight_sum =
+      create_chunked(scratch.get(), "weight", H5T_NATIVE_FLOAT, {u(raster.height), u(raster.width)},
+                     chunk, 0, scratch_path);
   const cv::Mat weights = blend_weights(layout);
   const int h = static_cast<int>(layout.tile_px.height);
   const int w = static_cast<int>(layout.tile_px.width);
@@ -286,8 +286,7 @@ void merge_blended(const fs::path& folder, const PredictionLayout& layout, Outpu
       const std::vector<hsize_t> count{u(crop.raster.height), u(crop.raster.width)};
       read_block(sum.get(), H5T_NATIVE_FLOAT, {start[0], start[1], 0},
                  {count[0], count[1], u(classes)}, acc_part.data, scratch_path);
-      read_block(weight_sum.get(), H5T_NATIVE_FLOAT, start, count, weight_part.data,
-                 scratch_path);
+      read_block(weight_sum.get(), H5T_NATIVE_FLOAT, start, count, weight_part.data, scratch_path);
       acc_part.copyTo(acc(cv_rect(crop.tile)));
       weight_part.copyTo(acc_weight(cv_rect(crop.tile)));
       const cv::Mat covered = acc_weight > 0;
@@ -298,9 +297,8 @@ void merge_blended(const fs::path& folder, const PredictionLayout& layout, Outpu
       const cv::Mat probs = acc / weights_n;
       cv::Mat labels = detail::labels_of(probs, layout.classes);
       labels.setTo(0, ~covered);
-      const cv::Mat planar = layout.probabilities
-                                 ? detail::planar_u8_of(probs, layout.heatmap_downsample)
-                                 : cv::Mat();
+      const cv::Mat planar =
+          layout.probabilities ? detail::planar_u8_of(probs, layout.heatmap_downsample) : cv::Mat();
       cv::Mat entropy;
       if (layout.entropy) {
         entropy = detail::entropy_u8_of(probs);
