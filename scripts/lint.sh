@@ -29,13 +29,14 @@ declare -A allowed=(
   [annotations]="core geometry annotations"
   [tiling]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
-  [jobs]="core geometry io synth tissue annotations tiling store stain jobs"
-  [cli]="core geometry io synth tissue annotations tiling store stain jobs"
+  [jobs]="core geometry io synth tissue annotations tiling store stain training jobs"
+  [cli]="core geometry io synth tissue annotations tiling store stain training jobs"
   [stain]="core stain"
+  [training]="core geometry io tissue annotations tiling stain models training"
 )
 echo "lint: module layering"
 for module in "${!allowed[@]}"; do
-  for file in $(ls pipeline/"$module"/*.[ch]pp "$module"/*.[ch]pp include/slidestream/"$module".hpp 2>/dev/null); do
+  for file in $(ls pipeline/"$module"/*.[ch]pp "$module"/*.[ch]pp models/"$module"/*.[ch]pp include/slidestream/"$module".hpp 2>/dev/null); do
     for used in $(grep -ho '#include "slidestream/[a-z_]*\.hpp"' "$file" | sed 's/.*slidestream\/\(.*\)\.hpp"/\1/'); do
       if [[ " ${allowed[$module]} " != *" $used "* ]]; then
         echo "$file: module '$module' must not include slidestream/$used.hpp" >&2

@@ -22,6 +22,10 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+/// `slidestream train` and `slidestream evaluate` (commands_training.cpp).
+void define_train(CLI::App& app);
+void define_evaluate(CLI::App& app);
+
 /// Options every command that opens a slide shares: --mpp, --backend, --channels.
 struct SlideOptions {
   std::string backend = "auto";
