@@ -11,6 +11,7 @@ PACKAGES=(
   libopencv-dev libtbb-dev libhdf5-dev libeigen3-dev libpugixml-dev zlib1g-dev
   libspdlog-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libtorch-dev python3-torch libssl-dev
   python3 python3-numpy python3-h5py
   time
 )

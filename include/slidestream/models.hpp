@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <memory>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "slidestream/annotations.hpp"
@@ -51,6 +53,8 @@ struct ModelOutput {
   cv::Mat mc_variance;  ///< CV_32FC1 mean MC-dropout variance when mc_samples > 0, else empty
 };
 
+struct ModelDescription;
+
 /// A loaded segmentation model. `predict` is not thread-safe: one thread (the pipeline's
 /// inference stage) calls it; the model parallelises internally.
 class SegmentationModel {
@@ -77,12 +81,128 @@ class SegmentationModel {
   /// One output per patch set, in order. Every patch set has one RGB8 patch per branch of
   /// geometry(), at that branch's size. Throws kModelError for inputs of the wrong shape.
   virtual std::vector<ModelOutput> predict(const std::vector<const PatchSet*>& batch) = 0;
+
+  // Added for `features` and `train` (defaults keep other implementations free of them).
+
+  /// The pooled bottleneck of the target branch per patch set (N x D, D = embedding_size()).
+  /// Throws kModelError for models that do not expose one (TorchScript).
+  virtual std::vector<std::vector<float>> embed(const std::vector<const PatchSet*>& batch);
+  /// D of embed(); 0 when embed() is not supported.
+  virtual int embedding_size() const { return 0; }
+  /// The model.yaml it was loaded from (or will be saved with).
+  virtual const ModelDescription& description() const = 0;
+  /// Writes a model directory (model.yaml + weights, sha256 filled in) at `dir`, atomically per
+  /// file. Throws kModelError for TorchScript models (they are exported from PyTorch).
+  virtual void save(const std::filesystem::path& dir) const;
 };
+
+/// Input normalisation applied to 0..1 RGB: x' = (x - mean[c]) / std[c].
+struct Normalisation {
+  std::vector<double> mean{0.0, 0.0, 0.0};
+  std::vector<double> std{1.0, 1.0, 1.0};
+};
+
+/// The content of a model directory's `model.yaml` (schema in docs/FORMATS.md,
+/// "Model directory"). Sizes are px, spacings um/px.
+struct ModelDescription {
+  std::string architecture = "hooknet";  ///< "hooknet", "unet" or "torchscript"
+  ModelGeometry geometry;                ///< branches (0 = target) and output
+  std::vector<LabelClass> classes;       ///< channel order of the logits
+  Normalisation normalisation;
+  // Native networks only (ignored for TorchScript):
+  int filters = 16;               ///< f: a level d of the U-Net has f * 2^d channels
+  int depth = 4;                  ///< poolings per branch
+  bool batch_norm = false;        ///< BatchNorm after every 3x3 convolution (after its ReLU)
+  std::string padding = "valid";  ///< "valid" (HookNet, U-Net) or "same" (U-Net only)
+  double dropout = 0.0;           ///< dropout probability after each bottleneck (MC dropout)
+  std::string weights_file = "weights.pt";
+  std::string weights_sha256;  ///< hex, lower case
+  /// `training:` as YAML text (a free map: data, config, epochs, Dice...); empty when absent.
+  std::string training_yaml;
+
+  /// Throws kInvalidConfig naming the field: unknown architecture or padding, no classes,
+  /// duplicate class values, branch count (hooknet >= 2, unet 1), illegal sizes for the
+  /// architecture (suggesting the nearest legal ones), no hook depth for the branch spacings,
+  /// normalisation not 3 + 3 positive std.
+  void validate() const;
+};
+
+/// Reads `path` (a model.yaml). kNotFound when missing, kModelError for bad YAML or fields
+/// (naming the file, the field and the fix). Does not validate geometry (see validate()).
+ModelDescription load_model_description(const std::filesystem::path& path);
+/// Writes `description` as YAML to `path` atomically.
+void save_model_description(const ModelDescription& description, const std::filesystem::path& path);
+
+/// sha256 of a file's bytes as lower-case hex (OpenSSL EVP). kNotFound when unreadable.
+std::string sha256_file(const std::filesystem::path& path);
+
+/// Output size (px, one axis) of a native branch for `input_px` input pixels: valid padding
+/// loses 4 px per conv block and 2 px per upsampling conv; nullopt when the input is illegal
+/// (odd size before a pooling, or a feature map that shrinks to nothing). For depth 4, valid:
+/// legal inputs are 32k + 124 (k >= 3) and output = input - 214.
+std::optional<std::int64_t> unet_output_size(std::int64_t input_px, int depth, bool valid);
+/// Size (px) of the decoder map at `level` (0 = last decoder block, `depth` = bottleneck) for
+/// `input_px` input pixels; nullopt when illegal.
+std::optional<std::int64_t> unet_level_size(std::int64_t input_px, int depth, bool valid,
+                                            int level);
+/// The legal input sizes nearest to `input_px` (the largest below and the smallest above).
+std::pair<std::int64_t, std::int64_t> nearest_legal_sizes(std::int64_t input_px, int depth,
+                                                          bool valid);
+
+/// Where a context branch hooks into a finer one: the context decoder map at level
+/// `context_level` (spacing r_ctx * 2^context_level) is centre-cropped and concatenated to the
+/// target decoder map at `target_level` (r_tgt * 2^target_level, the same spacing) before that
+/// level's upsampling. target_level == depth is the bottleneck.
+struct HookSpec {
+  int context_level = 0;
+  int target_level = 0;
+  double spacing_um = 0;  ///< of both hooked maps
+};
+
+/// The hook for branch spacings `target_um` < `context_um` (um/px): the smallest context level
+/// (the most decoded context) with r_ctx * 2^d_ctx == r_tgt * 2^d_tgt for some
+/// 1 <= d_tgt <= depth (1e-6 relative tolerance). kInvalidConfig when the ratio is not a power
+/// of two reachable within the depth, naming the spacings and the legal ratios.
+HookSpec hooknet_hook(double target_um, double context_um, int depth);
+
+/// A freshly initialised native model (HookNet or U-Net) for `description` (seeded, so equal
+/// seeds give equal weights); for `slidestream train` and tests. kInvalidConfig when the
+/// description is invalid, kInvalidArgument for an unavailable device.
+std::unique_ptr<SegmentationModel> create_native_model(const ModelDescription& description,
+                                                       const InferenceOptions& options = {},
+                                                       std::uint64_t seed = 0);
 
 /// Loads `dir` (a folder with model.yaml). Throws kModelError naming the file and the fix for a
 /// missing or corrupt model.yaml or weights, a sha256 mismatch, or a class count that disagrees
 /// with the weights; kInvalidArgument for a device that is not available.
 std::unique_ptr<SegmentationModel> load_model(const std::filesystem::path& dir,
                                               const InferenceOptions& options = {});
+
+/// `slidestream predict`: a model over one image or a slide region, tiled with the model's
+/// geometry (stride = output size for valid models; half of it, averaged, for same-padded ones).
+struct PredictJob {
+  std::filesystem::path model_dir;
+  std::filesystem::path image;
+  OpenOptions open;                                   ///< --mpp, --backend, --channels
+  std::filesystem::path labels_output;                ///< PNG of class values at the output spacing
+  std::optional<std::filesystem::path> probs_output;  ///< multi-page TIFF, one uint8 page/class
+  std::optional<Rect> region_l0;                      ///< level-0 px; default: the whole image
+  InferenceOptions inference;
+  int batch_size = 8;  ///< patch sets per forward pass
+  bool progress = true;
+
+  /// Throws kInvalidArgument naming the bad option.
+  void validate() const;
+};
+
+struct PredictResult {
+  Size labels_size_px;  ///< at the model's output spacing
+  double output_spacing_um = 0;
+  std::uint64_t tiles = 0;
+  std::string device;
+};
+
+/// Runs `job`; writes the outputs atomically. Errors as load_model and open_slide.
+PredictResult run_predict(const PredictJob& job);
 
 }  // namespace slidestream

@@ -1,0 +1,387 @@
+// model.yaml (ModelDescription) reading, writing and validation, the weights' sha256 and the
+// inference options: everything of the models module that needs no torch.
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "slidestream/core.hpp"
+#include "slidestream/models.hpp"
+
+namespace slidestream {
+
+namespace fs = std::filesystem;
+
+std::string precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::kFp16:
+      return "fp16";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kFp32:
+      break;
+  }
+  return "fp32";
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") {
+    return Precision::kFp32;
+  }
+  if (name == "fp16") {
+    return Precision::kFp16;
+  }
+  if (name == "bf16") {
+    return Precision::kBf16;
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "--precision '" + name + "' is not one of fp32, fp16, bf16");
+}
+
+void InferenceOptions::validate() const {
+  const bool cuda = device.rfind("cuda", 0) == 0;
+  if (device != "auto" && device != "cpu" && !cuda) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--device '" + device + "' is not one of auto, cpu, cuda, cuda:N");
+  }
+  if (intra_op_threads < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "intra-op threads must be >= 0 (0 = torch default)");
+  }
+  if (mc_samples < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "--mc-samples must be >= 0 (0 = off)");
+  }
+}
+
+std::vector<std::vector<float>> SegmentationModel::embed(const std::vector<const PatchSet*>&) {
+  throw Error(ErrorCode::kModelError,
+              architecture() + " models expose no embedding; use a native HookNet or U-Net");
+}
+
+void SegmentationModel::save(const fs::path& dir) const {
+  throw Error(ErrorCode::kModelError, "cannot save a " + architecture() + " model to '" +
+                                          dir.string() +
+                                          "': TorchScript models are exported from PyTorch");
+}
+
+std::string sha256_file(const fs::path& path) {
+  require_readable_file(path);
+  std::ifstream in(path, std::ios::binary);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                  &EVP_MD_CTX_free);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
+    throw Error(ErrorCode::kInternal, "OpenSSL could not start a sha256 digest");
+  }
+  std::array<char, 1 << 16> buffer{};
+  while (in) {
+    in.read(buffer.data(), buffer.size());
+    if (in.gcount() > 0 &&
+        EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(in.gcount())) != 1) {
+      throw Error(ErrorCode::kInternal, "OpenSSL sha256 update failed");
+    }
+  }
+  if (in.bad()) {
+    throw Error(ErrorCode::kCorruptData, "cannot read '" + path.string() + "'");
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(context.get(), digest.data(), &length) != 1) {
+    throw Error(ErrorCode::kInternal, "OpenSSL sha256 final failed");
+  }
+  std::ostringstream hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(digest[i]);
+  }
+  return hex.str();
+}
+
+namespace {
+
+constexpr const char* kFormat = "slidestream.model/1";
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throw Error(ErrorCode::kInvalidConfig, "model.yaml " + where + ": " + what);
+}
+
+void check_keys(const YAML::Node& node, const std::set<std::string>& known,
+                const std::string& where) {
+  for (const auto& item : node) {
+    const auto key = item.first.as<std::string>();
+    if (known.count(key) == 0) {
+      std::string list;
+      for (const auto& name : known) {
+        list += (list.empty() ? "" : ", ") + name;
+      }
+      fail(where, "unknown key '" + key + "' (known: " + list + ")");
+    }
+  }
+}
+
+Size read_size(const YAML::Node& node) {
+  if (node.IsSequence() && node.size() == 2) {
+    return {node[0].as<std::int64_t>(), node[1].as<std::int64_t>()};
+  }
+  const auto side = node.as<std::int64_t>();
+  return {side, side};
+}
+
+BranchGeometry read_branch(const YAML::Node& node, const std::string& where) {
+  if (!node.IsMap() || !node["spacing_um"] || !node["size_px"]) {
+    fail(where, "needs spacing_um (um/px) and size_px (px, or [width, height])");
+  }
+  check_keys(node, {"spacing_um", "size_px"}, where);
+  return {node["spacing_um"].as<double>(), read_size(node["size_px"])};
+}
+
+std::vector<double> read_triplet(const YAML::Node& node, const std::string& where) {
+  auto values = node.as<std::vector<double>>();
+  if (values.size() != 3) {
+    fail(where, "needs 3 values (R, G, B on 0..1 RGB)");
+  }
+  return values;
+}
+
+LabelClass read_class(const YAML::Node& node, const std::string& where) {
+  if (!node.IsMap() || !node["name"] || !node["value"]) {
+    fail(where, "needs name and value (0..255), optionally colour [R, G, B]");
+  }
+  check_keys(node, {"name", "value", "colour"}, where);
+  LabelClass label;
+  label.name = node["name"].as<std::string>();
+  const int value = node["value"].as<int>();
+  if (value < 0 || value > 255) {
+    fail(where, "value must be 0..255");
+  }
+  label.value = static_cast<std::uint8_t>(value);
+  if (node["colour"]) {
+    const auto rgb = node["colour"].as<std::vector<int>>();
+    if (rgb.size() != 3) {
+      fail(where, "colour needs 3 values [R, G, B]");
+    }
+    label.colour = cv::Vec3b(static_cast<uchar>(rgb[0]), static_cast<uchar>(rgb[1]),
+                             static_cast<uchar>(rgb[2]));
+  }
+  return label;
+}
+
+ModelDescription parse_description(const YAML::Node& root) {
+  check_keys(root,
+             {"format", "architecture", "branches", "output", "classes", "normalisation", "filters",
+              "depth", "batch_norm", "padding", "dropout", "weights", "training"},
+             "top level");
+  if (root["format"] && root["format"].as<std::string>() != kFormat) {
+    fail("format", "'" + root["format"].as<std::string>() + "' is not " + kFormat);
+  }
+  ModelDescription description;
+  if (!root["architecture"] || !root["branches"] || !root["output"] || !root["classes"]) {
+    fail("top level", "architecture, branches, output and classes are required");
+  }
+  description.architecture = root["architecture"].as<std::string>();
+  for (size_t b = 0; b < root["branches"].size(); ++b) {
+    description.geometry.branches.push_back(
+        read_branch(root["branches"][b], "branches[" + std::to_string(b) + "]"));
+  }
+  description.geometry.output = read_branch(root["output"], "output");
+  for (size_t k = 0; k < root["classes"].size(); ++k) {
+    description.classes.push_back(
+        read_class(root["classes"][k], "classes[" + std::to_string(k) + "]"));
+  }
+  if (const auto norm = root["normalisation"]) {
+    check_keys(norm, {"mean", "std"}, "normalisation");
+    description.normalisation.mean = read_triplet(norm["mean"], "normalisation.mean");
+    description.normalisation.std = read_triplet(norm["std"], "normalisation.std");
+  }
+  description.filters = root["filters"].as<int>(description.filters);
+  description.depth = root["depth"].as<int>(description.depth);
+  description.batch_norm = root["batch_norm"].as<bool>(description.batch_norm);
+  description.padding = root["padding"].as<std::string>(description.padding);
+  description.dropout = root["dropout"].as<double>(description.dropout);
+  if (const auto weights = root["weights"]) {
+    check_keys(weights, {"file", "sha256"}, "weights");
+    description.weights_file = weights["file"].as<std::string>(description.weights_file);
+    description.weights_sha256 = weights["sha256"].as<std::string>("");
+  }
+  if (const auto training = root["training"]) {
+    YAML::Emitter out;
+    out << training;
+    description.training_yaml = out.c_str();
+  }
+  return description;
+}
+
+void emit_branch(YAML::Emitter& out, const BranchGeometry& branch) {
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "spacing_um" << YAML::Value
+      << branch.spacing_um << YAML::Key << "size_px" << YAML::Value;
+  if (branch.size_px.width == branch.size_px.height) {
+    out << branch.size_px.width;
+  } else {
+    out << YAML::Flow << YAML::BeginSeq << branch.size_px.width << branch.size_px.height
+        << YAML::EndSeq;
+  }
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+ModelDescription load_model_description(const fs::path& path) {
+  if (!fs::exists(path)) {
+    throw Error(ErrorCode::kNotFound, "no model.yaml at '" + path.string() +
+                                          "': --model must be a model directory (written by "
+                                          "`slidestream train` or examples/export_torchscript.py)");
+  }
+  require_readable_file(path);
+  try {
+    return parse_description(YAML::LoadFile(path.string()));
+  } catch (const YAML::Exception& error) {
+    throw Error(ErrorCode::kModelError, "cannot parse '" + path.string() + "': " + error.what() +
+                                            " (see docs/FORMATS.md, model directory)");
+  } catch (const Error& error) {
+    throw Error(ErrorCode::kModelError, "'" + path.string() + "': " + error.what());
+  }
+}
+
+void save_model_description(const ModelDescription& description, const fs::path& path) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << kFormat;
+  out << YAML::Key << "architecture" << YAML::Value << description.architecture;
+  out << YAML::Key << "branches" << YAML::Value << YAML::BeginSeq;
+  for (const auto& branch : description.geometry.branches) {
+    emit_branch(out, branch);
+  }
+  out << YAML::EndSeq << YAML::Key << "output" << YAML::Value;
+  emit_branch(out, description.geometry.output);
+  out << YAML::Key << "classes" << YAML::Value << YAML::BeginSeq;
+  for (const auto& label : description.classes) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << label.name
+        << YAML::Key << "value" << YAML::Value << static_cast<int>(label.value) << YAML::Key
+        << "colour" << YAML::Value << YAML::Flow << YAML::BeginSeq
+        << static_cast<int>(label.colour[0]) << static_cast<int>(label.colour[1])
+        << static_cast<int>(label.colour[2]) << YAML::EndSeq << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "normalisation" << YAML::Value << YAML::BeginMap << YAML::Key << "mean"
+      << YAML::Value << YAML::Flow << description.normalisation.mean << YAML::Key << "std"
+      << YAML::Value << YAML::Flow << description.normalisation.std << YAML::EndMap;
+  out << YAML::Key << "filters" << YAML::Value << description.filters;
+  out << YAML::Key << "depth" << YAML::Value << description.depth;
+  out << YAML::Key << "batch_norm" << YAML::Value << description.batch_norm;
+  out << YAML::Key << "padding" << YAML::Value << description.padding;
+  out << YAML::Key << "dropout" << YAML::Value << description.dropout;
+  out << YAML::Key << "weights" << YAML::Value << YAML::BeginMap << YAML::Key << "file"
+      << YAML::Value << description.weights_file << YAML::Key << "sha256" << YAML::Value
+      << description.weights_sha256 << YAML::EndMap;
+  if (!description.training_yaml.empty()) {
+    out << YAML::Key << "training" << YAML::Value << YAML::Load(description.training_yaml);
+  }
+  out << YAML::EndMap;
+  write_text_atomically(path, std::string(out.c_str()) + "\n");
+}
+
+namespace {
+
+void validate_native_sizes(const ModelDescription& d) {
+  const bool valid = d.padding == "valid";
+  for (size_t b = 0; b < d.geometry.branches.size(); ++b) {
+    const Size size = d.geometry.branches[b].size_px;
+    const auto output = unet_output_size(size.width, d.depth, valid);
+    if (size.width != size.height || !output) {
+      const auto [below, above] = nearest_legal_sizes(size.width, d.depth, valid);
+      std::ostringstream text;
+      text << "branches[" << b << "].size_px " << size.width << "x" << size.height
+           << " is not a legal input of a depth-" << d.depth << " " << d.architecture << " ("
+           << d.padding << " 3x3 convolutions; square"
+           << (valid && d.depth == 4 ? ", 32k + 124 px, output = input - 214" : "")
+           << "); the nearest legal sizes are " << below << " and " << above;
+      fail("branches", text.str());
+    }
+    if (size != d.geometry.branches.front().size_px) {
+      fail("branches", "every branch needs the target's size (" +
+                           std::to_string(d.geometry.branches.front().size_px.width) + " px)");
+    }
+    if (b == 0 && d.geometry.output.size_px != Size{*output, *output}) {
+      fail("output.size_px", "must be " + std::to_string(*output) + " px for input " +
+                                 std::to_string(size.width) + " px");
+    }
+  }
+  if (std::abs(d.geometry.output.spacing_um - d.geometry.branches.front().spacing_um) >
+      1e-9 * d.geometry.output.spacing_um) {
+    fail("output.spacing_um", "must equal the target branch's spacing for native networks");
+  }
+}
+
+void validate_hooks(const ModelDescription& d) {
+  const auto& branches = d.geometry.branches;
+  for (size_t b = 0; b + 1 < branches.size(); ++b) {
+    const HookSpec hook = hooknet_hook(branches[b].spacing_um, branches[b + 1].spacing_um, d.depth);
+    const auto target =
+        unet_level_size(branches[b].size_px.width, d.depth, true, hook.target_level);
+    const auto context =
+        unet_level_size(branches[b + 1].size_px.width, d.depth, true, hook.context_level);
+    if (!target || !context || *context < *target || (*context - *target) % 2 != 0) {
+      fail("branches", "the hook from branch " + std::to_string(b + 1) + " into branch " +
+                           std::to_string(b) +
+                           " needs a context map at least as large as the "
+                           "target's, with an even difference, so the crop is centred");
+    }
+  }
+}
+
+}  // namespace
+
+void ModelDescription::validate() const {
+  const std::set<std::string> architectures{"hooknet", "unet", "torchscript"};
+  if (architectures.count(architecture) == 0) {
+    fail("architecture", "'" + architecture + "' is not one of hooknet, unet, torchscript");
+  }
+  geometry.validate();
+  if (classes.empty()) {
+    fail("classes", "at least one class is needed (channel k of the logits = classes[k])");
+  }
+  std::set<int> values;
+  std::set<std::string> names;
+  for (const auto& label : classes) {
+    if (!values.insert(label.value).second || !names.insert(label.name).second) {
+      fail("classes", "duplicate class name or value ('" + label.name + "', " +
+                          std::to_string(label.value) + ")");
+    }
+  }
+  if (normalisation.mean.size() != 3 || normalisation.std.size() != 3 ||
+      std::any_of(normalisation.std.begin(), normalisation.std.end(),
+                  [](double value) { return !(value > 0); })) {
+    fail("normalisation", "needs mean and std with 3 values each, std > 0");
+  }
+  if (weights_file.empty()) {
+    fail("weights.file", "names the weights file in the model directory");
+  }
+  if (architecture == "torchscript") {
+    return;
+  }
+  if (filters < 1 || depth < 1 || depth > 6) {
+    fail("filters/depth", "filters >= 1 and depth 1..6 are needed");
+  }
+  if (padding != "valid" && padding != "same") {
+    fail("padding", "'" + padding + "' is not valid or same");
+  }
+  if (!(dropout >= 0 && dropout < 1)) {
+    fail("dropout", "must be in [0, 1)");
+  }
+  if (architecture == "unet" && geometry.branches.size() != 1) {
+    fail("branches", "a unet has exactly one branch");
+  }
+  if (architecture == "hooknet" && (geometry.branches.size() < 2 || padding != "valid")) {
+    fail("branches",
+         "a hooknet needs >= 2 branches (target, then coarser contexts) and valid "
+         "padding");
+  }
+  validate_native_sizes(*this);
+  if (architecture == "hooknet") {
+    validate_hooks(*this);
+  }
+}
+
+}  // namespace slidestream

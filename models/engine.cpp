@@ -1,0 +1,389 @@
+// The inference engine: load_model for native (HookNet, U-Net) and TorchScript model
+// directories, and batched prediction (device, precision, InferenceMode, softmax, entropy,
+// MC dropout). The only translation unit besides networks.cpp that includes torch.
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "networks.hpp"
+#include "slidestream/core.hpp"
+#include "slidestream/models.hpp"
+
+namespace slidestream {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu" || (name == "auto" && !torch::cuda::is_available())) {
+    return torch::kCPU;
+  }
+  if (!torch::cuda::is_available()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--device " + name +
+                    ": no CUDA device is available (no GPU, or a CPU-only LibTorch); use "
+                    "--device cpu or auto");
+  }
+  int index = 0;
+  if (name.size() > 5 && name.rfind("cuda:", 0) == 0) {
+    try {
+      index = std::stoi(name.substr(5));
+    } catch (const std::exception&) {
+      throw Error(ErrorCode::kInvalidArgument, "--device '" + name +
+                                                   "': N of cuda:N must be a "
+                                                   "number");
+    }
+  }
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (index < 0 || index >= count) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--device " + name + ": only " + std::to_string(count) + " CUDA device(s)");
+  }
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(index)};
+}
+
+// Shared by native and TorchScript models: input tensors, precision, outputs.
+class TorchModel : public SegmentationModel {
+ public:
+  TorchModel(ModelDescription description, const InferenceOptions& options)
+      : description_(std::move(description)),
+        options_(options),
+        device_(resolve_device(options.device)) {
+    options_.validate();
+    if (options.intra_op_threads > 0) {
+      torch::set_num_threads(options.intra_op_threads);
+    }
+    dtype_ = torch::kFloat;
+    if (options.precision != Precision::kFp32) {
+      if (device_.is_cuda()) {
+        dtype_ = options.precision == Precision::kFp16 ? torch::kHalf : torch::kBFloat16;
+      } else {
+        spdlog::info("precision {} requested; the CPU runs fp32",
+                     precision_name(options.precision));
+      }
+    }
+    const auto& norm = description_.normalisation;
+    mean_ = torch::tensor({norm.mean[0], norm.mean[1], norm.mean[2]}, torch::kFloat)
+                .view({1, 3, 1, 1})
+                .to(device_);
+    std_ = torch::tensor({norm.std[0], norm.std[1], norm.std[2]}, torch::kFloat)
+               .view({1, 3, 1, 1})
+               .to(device_);
+  }
+
+  const ModelGeometry& geometry() const override { return description_.geometry; }
+  const std::vector<LabelClass>& classes() const override { return description_.classes; }
+  bool valid_convolutions() const override { return description_.padding == "valid"; }
+  std::string architecture() const override { return description_.architecture; }
+  std::string weights_sha256() const override { return description_.weights_sha256; }
+  std::string device() const override { return device_.str(); }
+  const ModelDescription& description() const override { return description_; }
+
+  std::vector<ModelOutput> predict(const std::vector<const PatchSet*>& batch) override {
+    if (batch.empty()) {
+      return {};
+    }
+    c10::InferenceMode guard;
+    const auto inputs = input_tensors(batch);
+    const torch::Tensor probs = torch::softmax(checked_logits(inputs).to(torch::kFloat), 1);
+    torch::Tensor entropy;
+    if (options_.entropy) {
+      entropy = -(probs * torch::log(probs.clamp_min(1e-12))).sum(1);
+    }
+    torch::Tensor variance;
+    if (options_.mc_samples > 0) {
+      variance = mc_variance(inputs);
+    }
+    return to_outputs(probs, entropy, variance);
+  }
+
+ protected:
+  /// Target logits N x C x h x w for normalised inputs (one tensor per branch).
+  virtual torch::Tensor logits(const std::vector<torch::Tensor>& inputs) = 0;
+  /// Softmax variance over MC-dropout passes, mean over classes: N x h x w.
+  virtual torch::Tensor mc_variance(const std::vector<torch::Tensor>& inputs) = 0;
+
+  /// A forward pass on zeros (batch of 1): checks the output shape and warms caches up.
+  void warm_up() {
+    c10::InferenceMode guard;
+    std::vector<torch::Tensor> inputs;
+    for (const auto& branch : description_.geometry.branches) {
+      inputs.push_back(torch::zeros({1, 3, branch.size_px.height, branch.size_px.width},
+                                    torch::TensorOptions().device(device_).dtype(dtype_)));
+    }
+    checked_logits(inputs);
+  }
+
+  torch::Tensor checked_logits(const std::vector<torch::Tensor>& inputs) {
+    torch::Tensor out = logits(inputs);
+    const Size size = description_.geometry.output.size_px;
+    const auto classes = static_cast<std::int64_t>(description_.classes.size());
+    if (out.dim() != 4 || out.size(1) != classes || out.size(2) != size.height ||
+        out.size(3) != size.width) {
+      std::ostringstream text;
+      text << "the model outputs logits of shape " << out.sizes() << " but model.yaml declares "
+           << classes << " classes at " << size.width << "x" << size.height
+           << " px (N x C x h x w); fix classes: or output.size_px in model.yaml";
+      throw Error(ErrorCode::kModelError, text.str());
+    }
+    return out;
+  }
+
+  std::vector<torch::Tensor> input_tensors(const std::vector<const PatchSet*>& batch) const {
+    std::vector<torch::Tensor> inputs;
+    const auto count = static_cast<std::int64_t>(batch.size());
+    for (size_t b = 0; b < description_.geometry.branches.size(); ++b) {
+      const Size size = description_.geometry.branches[b].size_px;
+      torch::Tensor pixels = torch::empty({count, size.height, size.width, 3}, torch::kUInt8);
+      for (std::int64_t n = 0; n < count; ++n) {
+        const PatchSet& set = *batch[static_cast<size_t>(n)];
+        if (set.branches.size() <= b || set.branches[b].type() != CV_8UC3 ||
+            set.branches[b].cols != size.width || set.branches[b].rows != size.height) {
+          throw Error(ErrorCode::kModelError,
+                      "patch set " + std::to_string(n) + " branch " + std::to_string(b) +
+                          " is not an RGB8 patch of " + std::to_string(size.width) + "x" +
+                          std::to_string(size.height) + " px (the model's geometry)");
+        }
+        auto* row_out = pixels[n].data_ptr<std::uint8_t>();
+        const size_t row_bytes = static_cast<size_t>(size.width) * 3;
+        for (int y = 0; y < set.branches[b].rows; ++y) {
+          std::memcpy(row_out + static_cast<size_t>(y) * row_bytes, set.branches[b].ptr(y),
+                      row_bytes);
+        }
+      }
+      torch::Tensor x = pixels.to(device_).permute({0, 3, 1, 2}).to(torch::kFloat).div(255.0);
+      x = (x - mean_) / std_;
+      if (device_.is_cuda()) {
+        x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      }
+      inputs.push_back(x.to(dtype_));
+    }
+    return inputs;
+  }
+
+  static std::vector<ModelOutput> to_outputs(const torch::Tensor& probs,
+                                             const torch::Tensor& entropy,
+                                             const torch::Tensor& variance) {
+    const torch::Tensor p = probs.to(torch::kCPU).permute({0, 2, 3, 1}).contiguous();
+    const auto classes = static_cast<int>(p.size(3));
+    const auto height = static_cast<int>(p.size(1));
+    const auto width = static_cast<int>(p.size(2));
+    const auto copy_plane = [&](const torch::Tensor& planes, std::int64_t n) {
+      const torch::Tensor plane = planes[n].to(torch::kCPU).to(torch::kFloat).contiguous();
+      cv::Mat mat(height, width, CV_32FC1);
+      std::memcpy(mat.data, plane.data_ptr<float>(), mat.total() * sizeof(float));
+      return mat;
+    };
+    std::vector<ModelOutput> outputs(static_cast<size_t>(p.size(0)));
+    for (std::int64_t n = 0; n < p.size(0); ++n) {
+      ModelOutput& out = outputs[static_cast<size_t>(n)];
+      out.probs.create(height, width, CV_32FC(classes));
+      std::memcpy(out.probs.data, p[n].data_ptr<float>(), out.probs.total() * out.probs.elemSize());
+      if (entropy.defined()) {
+        out.entropy = copy_plane(entropy, n);
+      }
+      if (variance.defined()) {
+        out.mc_variance = copy_plane(variance, n);
+      }
+    }
+    return outputs;
+  }
+
+  ModelDescription description_;
+  InferenceOptions options_;
+  torch::Device device_;
+  torch::Dtype dtype_ = torch::kFloat;
+  torch::Tensor mean_;
+  torch::Tensor std_;
+};
+
+class NativeModel final : public TorchModel {
+ public:
+  NativeModel(ModelDescription description, models::SegmentationNet net,
+              const InferenceOptions& options)
+      : TorchModel(std::move(description), options), net_(std::move(net)) {
+    if (options.mc_samples > 0 && !(description_.dropout > 0)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--mc-samples needs a model with dropout; this model.yaml has dropout: 0");
+    }
+    net_->eval();
+    net_->to(device_, dtype_);
+    warm_up();
+  }
+
+  int embedding_size() const override { return net_->embedding_size(); }
+
+  std::vector<std::vector<float>> embed(const std::vector<const PatchSet*>& batch) override {
+    if (batch.empty()) {
+      return {};
+    }
+    c10::InferenceMode guard;
+    const torch::Tensor features =
+        net_->embed(input_tensors(batch).front()).to(torch::kCPU).to(torch::kFloat).contiguous();
+    std::vector<std::vector<float>> rows;
+    for (std::int64_t n = 0; n < features.size(0); ++n) {
+      const float* begin = features[n].data_ptr<float>();
+      rows.emplace_back(begin, begin + features.size(1));
+    }
+    return rows;
+  }
+
+  void save(const fs::path& dir) const override {
+    // Saved in fp32 on the CPU whatever it runs on, so a model directory is portable.
+    models::SegmentationNet copy = models::make_network(description_);
+    {
+      torch::NoGradGuard no_grad;
+      const auto source = net_->named_parameters();
+      for (auto& item : copy->named_parameters()) {
+        item.value().copy_(source[item.key()].to(torch::kCPU).to(torch::kFloat));
+      }
+      const auto buffers = net_->named_buffers();
+      for (auto& item : copy->named_buffers()) {
+        item.value().copy_(buffers[item.key()].to(torch::kCPU));
+      }
+    }
+    models::write_model_dir(*copy, description_, dir);
+  }
+
+ protected:
+  torch::Tensor logits(const std::vector<torch::Tensor>& inputs) override {
+    return net_->forward(inputs).front();
+  }
+
+  torch::Tensor mc_variance(const std::vector<torch::Tensor>& inputs) override {
+    // Dropout is switched on by a flag of the branches, not train(), so BatchNorm keeps its
+    // running statistics; the seed makes repeated runs agree.
+    torch::manual_seed(options_.seed);
+    net_->set_mc_dropout(true);
+    std::vector<torch::Tensor> samples;
+    for (int i = 0; i < options_.mc_samples; ++i) {
+      samples.push_back(torch::softmax(logits(inputs).to(torch::kFloat), 1));
+    }
+    net_->set_mc_dropout(false);
+    const torch::Tensor stacked = torch::stack(samples);
+    return (stacked - stacked.mean(0, true)).pow(2).mean(0).mean(1);
+  }
+
+ private:
+  models::SegmentationNet net_;
+};
+
+class ScriptModel final : public TorchModel {
+ public:
+  ScriptModel(ModelDescription description, const fs::path& weights,
+              const InferenceOptions& options)
+      : TorchModel(std::move(description), options) {
+    if (options.mc_samples > 0) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--mc-samples is not supported for TorchScript models (their dropout layers "
+                  "cannot be switched on safely from C++); use a native model or leave it at 0");
+    }
+    try {
+      module_ = torch::jit::load(weights.string(), device_);
+    } catch (const c10::Error& error) {
+      throw Error(ErrorCode::kModelError,
+                  "cannot load TorchScript '" + weights.string() +
+                      "': " + error.what_without_backtrace() +
+                      " (export it with torch.jit.script or torch.jit.trace and torch.jit.save)");
+    }
+    module_.eval();
+    if (dtype_ != torch::kFloat) {
+      module_.to(dtype_);
+    }
+    warm_up();
+  }
+
+ protected:
+  torch::Tensor logits(const std::vector<torch::Tensor>& inputs) override {
+    std::vector<torch::jit::IValue> values(inputs.begin(), inputs.end());
+    torch::jit::IValue out;
+    try {
+      out = module_.forward(values);
+    } catch (const c10::Error& error) {
+      throw Error(ErrorCode::kModelError,
+                  "the TorchScript model failed on " + std::to_string(inputs.size()) +
+                      " input(s) N x 3 x H x W (one per branch of model.yaml): " +
+                      error.what_without_backtrace());
+    }
+    if (out.isTuple() && !out.toTuple()->elements().empty()) {
+      out = out.toTuple()->elements()[0];
+    } else if (out.isList() && !out.toListRef().empty()) {
+      out = out.toListRef()[0];
+    }
+    if (!out.isTensor()) {
+      throw Error(ErrorCode::kModelError,
+                  "the TorchScript model must return logits N x C x h x w (or a tuple whose first "
+                  "element they are)");
+    }
+    return out.toTensor();
+  }
+
+  torch::Tensor mc_variance(const std::vector<torch::Tensor>&) override { return {}; }
+
+ private:
+  torch::jit::Module module_;
+};
+
+ModelDescription validated(ModelDescription description, const fs::path& yaml) {
+  try {
+    description.validate();
+  } catch (const Error& error) {
+    throw Error(ErrorCode::kModelError, "'" + yaml.string() + "': " + error.what());
+  }
+  return description;
+}
+
+}  // namespace
+
+std::unique_ptr<SegmentationModel> create_native_model(const ModelDescription& description,
+                                                       const InferenceOptions& options,
+                                                       std::uint64_t seed) {
+  options.validate();
+  torch::manual_seed(seed);
+  auto net = models::make_network(description);
+  return std::make_unique<NativeModel>(description, std::move(net), options);
+}
+
+std::unique_ptr<SegmentationModel> load_model(const fs::path& dir,
+                                              const InferenceOptions& options) {
+  options.validate();
+  if (!fs::is_directory(dir)) {
+    throw Error(ErrorCode::kModelError,
+                "model directory '" + dir.string() +
+                    "' does not exist or is not a folder (it "
+                    "holds model.yaml and the weights; see docs/FORMATS.md)");
+  }
+  const fs::path yaml = dir / "model.yaml";
+  ModelDescription description;
+  try {
+    description = validated(load_model_description(yaml), yaml);
+  } catch (const Error& error) {
+    throw Error(ErrorCode::kModelError, error.what());
+  }
+  const fs::path weights = dir / description.weights_file;
+  if (!fs::is_regular_file(weights)) {
+    throw Error(ErrorCode::kModelError, "weights file '" + weights.string() +
+                                            "' named by model.yaml (weights.file) is missing");
+  }
+  const std::string sha256 = sha256_file(weights);
+  if (description.weights_sha256 != sha256) {
+    throw Error(ErrorCode::kModelError,
+                "sha256 of '" + weights.string() + "' is " + sha256 + " but model.yaml says '" +
+                    description.weights_sha256 +
+                    "': the weights changed or belong to another model; restore them, or set "
+                    "weights.sha256 in model.yaml if the new file is intended");
+  }
+  if (description.architecture == "torchscript") {
+    return std::make_unique<ScriptModel>(std::move(description), weights, options);
+  }
+  auto net = models::make_network(description);
+  models::load_weights(*net, weights, description.classes.size());
+  spdlog::debug("loaded {} from {}", description.architecture, dir.string());
+  return std::make_unique<NativeModel>(std::move(description), std::move(net), options);
+}
+
+}  // namespace slidestream
