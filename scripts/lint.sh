@@ -32,14 +32,15 @@ declare -A allowed=(
   [store]="core geometry io tissue tiling store"
   [stitch]="core geometry io tissue annotations tiling stitch"
   [models]="core geometry io tissue annotations tiling models"
-  [jobs]="core geometry io synth tissue annotations tiling store stitch export raster stain models segment jobs"
-  [cli]="core geometry io synth tissue annotations tiling store stitch export raster stain models segment jobs"
+  [jobs]="core geometry io synth tissue annotations tiling store stitch export raster stain models training segment jobs"
+  [cli]="core geometry io synth tissue annotations tiling store stitch export raster stain models training segment jobs"
   [stain]="core stain"
   [raster]="core geometry raster"
+  [training]="core geometry io tissue annotations tiling stain models training"
 )
 echo "lint: module layering"
 for module in "${!allowed[@]}"; do
-  for file in $(ls pipeline/"$module"/*.[ch]pp "$module"/*.[ch]pp include/slidestream/"$module".hpp 2>/dev/null); do
+  for file in $(ls pipeline/"$module"/*.[ch]pp "$module"/*.[ch]pp models/"$module"/*.[ch]pp include/slidestream/"$module".hpp 2>/dev/null); do
     for used in $(grep -ho '#include "slidestream/[a-z_]*\.hpp"' "$file" | sed 's/.*slidestream\/\(.*\)\.hpp"/\1/'); do
       if [[ " ${allowed[$module]} " != *" $used "* ]]; then
         echo "$file: module '$module' must not include slidestream/$used.hpp" >&2

@@ -1,0 +1,106 @@
+// `slidestream train` and `slidestream evaluate`: fill the job structs, call the library.
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "slidestream/core.hpp"
+#include "slidestream/jobs.hpp"
+#include "slidestream/training.hpp"
+
+namespace slidestream::cli {
+
+void define_train(CLI::App& app) {
+  struct Options {
+    std::string config;
+    std::vector<std::string> data;
+    std::vector<std::string> val_data;
+    std::string output;
+    std::vector<std::string> overrides;
+    bool resume = false;
+    std::optional<std::uint64_t> seed;
+    std::optional<int> threads;
+    std::optional<int> epochs;
+  };
+  auto options = std::make_shared<Options>();
+  app.add_option("-c,--config", options->config,
+                 "Train config YAML (configs/hooknet-*.yaml, configs/unet-*.yaml): model, "
+                 "geometry (um/px, px), classes, training")
+      ->required();
+  app.add_option("--data", options->data,
+                 "Patch datasets (.h5) from 'slidestream extract' with labels; repeatable. "
+                 "Slides are split into training and validation by training.validation")
+      ->required();
+  app.add_option("--val-data", options->val_data,
+                 "Validation-only datasets (.h5): then every --data slide trains");
+  app.add_option("-o,--output", options->output,
+                 "Model directory: model.yaml + weights (best epoch by mean validation Dice), "
+                 "training_log.csv, training_plot.png, validation_slides.csv, checkpoint/")
+      ->required();
+  app.add_flag("--resume", options->resume,
+               "Continue from OUTPUT/checkpoint (weights, optimizer, log) up to training.epochs");
+  app.add_option("--seed", options->seed,
+                 "Seed of weights, data order and augmentation (= --set training.seed=N); "
+                 "the same seed on CPU gives the same loss curve");
+  app.add_option("--threads", options->threads, "Torch intra-op threads (0 = torch's default)");
+  app.add_option("--epochs", options->epochs, "Epochs in total (= --set training.epochs=N)");
+  app.add_option("--set", options->overrides,
+                 "Override a config value: section.key=value (repeatable), e.g. "
+                 "training.learning_rate=0.0001, model.filters=8");
+  app.callback([options] {
+    std::vector<std::string> overrides = options->overrides;
+    if (options->seed) {
+      overrides.push_back("training.seed=" + std::to_string(*options->seed));
+    }
+    if (options->threads) {
+      overrides.push_back("training.threads=" + std::to_string(*options->threads));
+    }
+    if (options->epochs) {
+      overrides.push_back("training.epochs=" + std::to_string(*options->epochs));
+    }
+    TrainJob job;
+    job.config = load_train_config(std::filesystem::path(options->config), overrides);
+    job.data.assign(options->data.begin(), options->data.end());
+    job.val_data.assign(options->val_data.begin(), options->val_data.end());
+    job.output = options->output;
+    job.resume = options->resume;
+    job.progress = ProgressBar::globally_enabled();
+    const TrainResult result = run_train(job);
+    std::cout << "best epoch " << result.best_epoch << ": mean validation Dice "
+              << result.best_mean_dice << " -> " << job.output.string() << "\n";
+  });
+}
+
+void define_evaluate(CLI::App& app) {
+  struct Options {
+    std::string prediction;
+    std::string truth;
+    std::string classes;
+    std::string json;
+    std::optional<int> ignore;
+  };
+  auto options = std::make_shared<Options>();
+  app.add_option("--pred", options->prediction,
+                 "Predicted label image (8-bit PNG or TIFF; pyramidal TIFFs: level 0)")
+      ->required();
+  app.add_option("--truth", options->truth, "Truth label image of the same size")->required();
+  app.add_option("--classes", options->classes,
+                 "name=value pairs, e.g. background=0,nucleus=1 (default: every value present, "
+                 "named by its value)");
+  app.add_option("--ignore", options->ignore, "Truth value left out of every count (e.g. 255)");
+  app.add_option("--json", options->json, "Also write the report as JSON (slidestream.evaluate/1)");
+  app.callback([options] {
+    EvaluateJob job;
+    job.prediction = options->prediction;
+    job.truth = options->truth;
+    if (!options->classes.empty()) {
+      job.classes = parse_class_list(options->classes);
+    }
+    job.ignore = options->ignore;
+    if (!options->json.empty()) {
+      job.json_output = std::filesystem::path(options->json);
+    }
+    std::cout << run_evaluate(job).table();
+  });
+}
+
+}  // namespace slidestream::cli
