@@ -30,8 +30,9 @@ declare -A allowed=(
   [tiling]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
   [jobs]="core geometry io synth tissue annotations tiling store stain jobs"
-  [cli]="core geometry io synth tissue annotations tiling store stain jobs"
+  [cli]="core geometry io synth tissue annotations tiling store stain jobs models"
   [stain]="core stain"
+  [models]="core geometry io tissue annotations tiling models"
 )
 echo "lint: module layering"
 for module in "${!allowed[@]}"; do

@@ -335,6 +335,8 @@ const std::vector<Command>& commands() {
        define_extract},
       {"stain", "Stain normalization: fit parameters, apply them to an image, show them",
        define_stain},
+      {"predict", "Run a segmentation model on one image or region: label PNG (+ probabilities)",
+       define_predict},
   };
   return table;
 }
