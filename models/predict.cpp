@@ -41,7 +41,9 @@ struct Canvas {
   cv::Mat sum;  // CV_32FC(classes)
   cv::Mat count;
 
-  void add(const TileSpec& spec, Size stride, const cv::Mat& probs) {
+  // Not const: it writes through the shared cv::Mat headers.
+  void add(const TileSpec& spec, Size stride,
+           const cv::Mat& probs) {  // NOLINT(readability-make-member-function-const)
     const cv::Rect tile(static_cast<int>(spec.column * stride.width - window.x),
                         static_cast<int>(spec.row * stride.height - window.y), probs.cols,
                         probs.rows);
@@ -148,6 +150,7 @@ PredictResult run_predict(const PredictJob& job) {
   std::vector<PatchSet> pending;
   const auto flush = [&] {
     std::vector<const PatchSet*> batch;
+    batch.reserve(pending.size());
     for (const auto& set : pending) {
       batch.push_back(&set);
     }
