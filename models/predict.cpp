@@ -42,8 +42,8 @@ struct Canvas {
   cv::Mat count;
 
   // Not const: it writes through the shared cv::Mat headers.
-  void add(const TileSpec& spec, Size stride,
-           const cv::Mat& probs) {  // NOLINT(readability-make-member-function-const)
+  // NOLINTNEXTLINE(readability-make-member-function-const)
+  void add(const TileSpec& spec, Size stride, const cv::Mat& probs) {
     const cv::Rect tile(static_cast<int>(spec.column * stride.width - window.x),
                         static_cast<int>(spec.row * stride.height - window.y), probs.cols,
                         probs.rows);
