@@ -29,8 +29,8 @@ declare -A allowed=(
   [annotations]="core geometry annotations"
   [tiling]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
-  [jobs]="core geometry io synth tissue annotations tiling store stain training jobs"
-  [cli]="core geometry io synth tissue annotations tiling store stain training jobs"
+  [jobs]="core geometry io synth tissue annotations tiling store stain models training jobs"
+  [cli]="core geometry io synth tissue annotations tiling store stain models training jobs"
   [stain]="core stain"
   [training]="core geometry io tissue annotations tiling stain models training"
 )

@@ -63,8 +63,9 @@ TEST(TrainingConfig, UnknownKeysAndIllegalHookNetSizesAreConfigErrors) {
     return ErrorCode::kInternal;
   };
   EXPECT_EQ(code_of({"training.epoch=3"}), ErrorCode::kInvalidConfig);
-  EXPECT_EQ(code_of({"geometry.branches=[{spacing_um: 0.5, size: 280}, {spacing_um: 2.0, size: 280}]"}),
-            ErrorCode::kInvalidConfig);
+  EXPECT_EQ(
+      code_of({"geometry.branches=[{spacing_um: 0.5, size: 280}, {spacing_um: 2.0, size: 280}]"}),
+      ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.class_weights=[1, 2, 3]"}), ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.schedule=linear"}), ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.epochs=3"}), ErrorCode::kInternal);  // valid: nothing thrown

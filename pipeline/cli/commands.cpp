@@ -339,6 +339,8 @@ const std::vector<Command>& commands() {
        define_train},
       {"evaluate", "Per-class Dice, IoU and confusion matrix of a label image against truth",
        define_evaluate},
+      {"features", "Per-slide HDF5 of a model's tile embeddings and coordinates (CLAM layout)",
+       define_features},
   };
   return table;
 }

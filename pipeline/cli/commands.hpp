@@ -22,9 +22,10 @@ struct Command {
 
 const std::vector<Command>& commands();
 
-/// `slidestream train` and `slidestream evaluate` (commands_training.cpp).
+/// `slidestream train`, `evaluate` and `features` (commands_training.cpp).
 void define_train(CLI::App& app);
 void define_evaluate(CLI::App& app);
+void define_features(CLI::App& app);
 
 /// Options every command that opens a slide shares: --mpp, --backend, --channels.
 struct SlideOptions {
