@@ -62,21 +62,21 @@ TrainConfig tiny_config(std::vector<std::string> extra = {}) {
 }
 
 // Two tiles on the stroma/tumour border of the slide (the same two every step).
-const char* kTwoTiles = "[1000, 700, 12, 6]";
+const char* kTwoTiles = "[1003, 703, 8, 4]";
 
 TEST(TrainLoop, TinyHookNetOverfitsOneBatch) {
   TempDir dir;
   TrainJob job;
-  job.config =
-      tiny_config({"training.epochs=40", "training.steps_per_epoch=1", "training.schedule=constant",
-                   "training.augment={flips: false, "
-                   "rotate90: false, brightness: 0, contrast: 0, hed_sigma_factor: 0, "
-                   "hed_sigma_bias: 0}"});
+  job.config = tiny_config({"training.epochs=45", "training.learning_rate=0.03",
+                            "training.steps_per_epoch=1", "training.schedule=constant",
+                            "training.augment={flips: false, "
+                            "rotate90: false, brightness: 0, contrast: 0, hed_sigma_factor: 0, "
+                            "hed_sigma_bias: 0}"});
   job.data = {extract(dir, "train", kTwoTiles)};
   job.output = dir / "model";
   job.progress = false;
   const TrainResult result = run_train(job);
-  ASSERT_EQ(result.epochs.size(), 40u);
+  ASSERT_EQ(result.epochs.size(), 45u);
   EXPECT_LT(result.epochs.back().train_loss, result.epochs.front().train_loss / 10)
       << "first " << result.epochs.front().train_loss << ", last "
       << result.epochs.back().train_loss;
@@ -110,7 +110,8 @@ TEST(TrainLoop, SameSeedGivesTheSameLossesAndResumeContinuesThem) {
   const TrainResult resumed = run_train(job);
   ASSERT_EQ(resumed.epochs.size(), 3u);
   EXPECT_EQ(resumed.epochs[2].epoch, 3);
-  EXPECT_EQ(resumed.epochs[1].train_loss, full.epochs[1].train_loss);
+  EXPECT_NEAR(resumed.epochs[1].train_loss, full.epochs[1].train_loss,
+              1e-7 * full.epochs[1].train_loss);  // read back from training_log.csv
   EXPECT_NEAR(resumed.epochs[2].train_loss, full.epochs[2].train_loss,
               1e-6 * full.epochs[2].train_loss);
 
@@ -178,6 +179,7 @@ TEST(Features, WritesClamShapedFilesAndReusesThemForTheSameModel) {
   job.output_dir = dir / "features";
   job.scheduler.progress = false;
   job.inference.intra_op_threads = 1;
+  job.min_tissue_fraction = 0.2;
   const BatchReport first = run_features(job);
   ASSERT_EQ(first.failed(), 0u) << first.summary();
   EXPECT_FALSE(first.slides[0].skipped);

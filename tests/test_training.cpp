@@ -275,7 +275,7 @@ TEST(TrainingLog, CsvRoundTripsAndThePlotIsWritten) {
             "epoch,lr,train_loss,val_loss,dice_background,dice_nucleus,mean_dice,seconds");
   const auto parsed = parse_training_log_csv(csv, "log");
   ASSERT_EQ(parsed.size(), 4u);
-  EXPECT_DOUBLE_EQ(parsed[2].train_loss, 1.0 / 3);
+  EXPECT_NEAR(parsed[2].train_loss, 1.0 / 3, 1e-8);  // 9 significant digits
   EXPECT_DOUBLE_EQ(parsed[3].val_dice[1], 0.4);
   TempDir dir;
   write_training_plot(records, dir / "plot.png");
