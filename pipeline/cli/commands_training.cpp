@@ -65,8 +65,13 @@ void define_train(CLI::App& app) {
     job.resume = options->resume;
     job.progress = ProgressBar::globally_enabled();
     const TrainResult result = run_train(job);
-    std::cout << "best epoch " << result.best_epoch << ": mean validation Dice "
-              << result.best_mean_dice << " -> " << job.output.string() << "\n";
+    if (result.validation_slides.empty()) {
+      std::cout << "trained " << result.epochs.size() << " epochs (no validation slides) -> "
+                << job.output.string() << "\n";
+    } else {
+      std::cout << "best epoch " << result.best_epoch << ": mean validation Dice "
+                << result.best_mean_dice << " -> " << job.output.string() << "\n";
+    }
   });
 }
 
