@@ -116,7 +116,10 @@ void check_keys(const YAML::Node& node, const std::set<std::string>& known,
       for (const auto& name : known) {
         list += (list.empty() ? "" : ", ") + name;
       }
-      fail(where, "unknown key '" + key + "' (known: " + list + ")");
+      std::string text = "unknown key '" + key + "' (known: ";
+      text += list;
+      text += ")";
+      fail(where, text);
     }
   }
 }

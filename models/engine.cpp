@@ -339,6 +339,10 @@ ModelDescription validated(ModelDescription description, const fs::path& yaml) {
 
 }  // namespace
 
+bool cuda_available() {
+  return torch::cuda::is_available();
+}
+
 std::unique_ptr<SegmentationModel> create_native_model(const ModelDescription& description,
                                                        const InferenceOptions& options,
                                                        std::uint64_t seed) {

@@ -1,1 +1,190 @@
-// placeholder
+// `slidestream predict`: one image or slide region through a model, tiled with the model's own
+// geometry, stitched into a label PNG (class values) and optionally a probability TIFF. Torch-free:
+// it only uses the SegmentationModel interface.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <opencv2/imgcodecs.hpp>
+
+#include "slidestream/core.hpp"
+#include "slidestream/models.hpp"
+
+namespace slidestream {
+
+namespace fs = std::filesystem;
+
+void PredictJob::validate() const {
+  inference.validate();
+  if (batch_size < 1) {
+    throw Error(ErrorCode::kInvalidArgument, "--batch-size must be >= 1");
+  }
+  if (labels_output.extension() != ".png") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "-o '" + labels_output.string() + "' must be a .png (class values, 8-bit)");
+  }
+  if (probs_output && probs_output->extension() != ".tif" && probs_output->extension() != ".tiff") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--probs '" + probs_output->string() + "' must be a .tif (one page per class)");
+  }
+  if (region_l0 && (region_l0->width <= 0 || region_l0->height <= 0)) {
+    throw Error(ErrorCode::kInvalidArgument, "--region needs a positive width and height");
+  }
+}
+
+namespace {
+
+constexpr double kMaxOutputMegapixels = 256;
+
+// Sums of probabilities and tile counts per output pixel of the predicted window.
+struct Canvas {
+  Rect window;  // in output px of the slide's output grid
+  cv::Mat sum;  // CV_32FC(classes)
+  cv::Mat count;
+
+  // Not const: it writes through the shared cv::Mat headers.
+  // NOLINTNEXTLINE(readability-make-member-function-const)
+  void add(const TileSpec& spec, Size stride, const cv::Mat& probs) {
+    const cv::Rect tile(static_cast<int>(spec.column * stride.width - window.x),
+                        static_cast<int>(spec.row * stride.height - window.y), probs.cols,
+                        probs.rows);
+    const cv::Rect inside = tile & cv::Rect(0, 0, sum.cols, sum.rows);
+    if (inside.empty()) {
+      return;
+    }
+    const cv::Rect source(inside.x - tile.x, inside.y - tile.y, inside.width, inside.height);
+    cv::Mat target = sum(inside);
+    target += probs(source);
+    count(inside) += 1.0f;
+  }
+};
+
+Rect output_window(const SlideInfo& info, const std::optional<Rect>& region_l0,
+                   double output_spacing_um) {
+  const double ratio_x = info.spacing.x_um / output_spacing_um;
+  const double ratio_y = info.spacing.y_um / output_spacing_um;
+  const Rect region = region_l0.value_or(Rect{0, 0, info.size().width, info.size().height});
+  const auto x0 = static_cast<std::int64_t>(std::floor(static_cast<double>(region.x) * ratio_x));
+  const auto y0 = static_cast<std::int64_t>(std::floor(static_cast<double>(region.y) * ratio_y));
+  const auto x1 = static_cast<std::int64_t>(
+      std::ceil(static_cast<double>(std::min(region.right(), info.size().width)) * ratio_x));
+  const auto y1 = static_cast<std::int64_t>(
+      std::ceil(static_cast<double>(std::min(region.bottom(), info.size().height)) * ratio_y));
+  if (x1 <= x0 || y1 <= y0) {
+    throw Error(ErrorCode::kInvalidArgument, "--region lies outside the image");
+  }
+  return Rect{x0, y0, x1 - x0, y1 - y0};
+}
+
+void write_outputs(const PredictJob& job, const Canvas& canvas,
+                   const std::vector<LabelClass>& classes) {
+  const int channels = canvas.sum.channels();
+  cv::Mat labels(canvas.sum.rows, canvas.sum.cols, CV_8UC1, cv::Scalar(0));
+  std::vector<cv::Mat> pages(static_cast<size_t>(channels));
+  for (auto& page : pages) {
+    page.create(canvas.sum.rows, canvas.sum.cols, CV_8UC1);
+  }
+  for (int y = 0; y < canvas.sum.rows; ++y) {
+    const auto* sum = canvas.sum.ptr<float>(y);
+    const auto* count = canvas.count.ptr<float>(y);
+    for (int x = 0; x < canvas.sum.cols; ++x) {
+      const float n = std::max(count[x], 1.0f);
+      int best = 0;
+      for (int k = 0; k < channels; ++k) {
+        const float p = sum[x * channels + k] / n;
+        pages[static_cast<size_t>(k)].at<std::uint8_t>(y, x) =
+            cv::saturate_cast<std::uint8_t>(p * 255.0f);
+        best = p > sum[x * channels + best] / n ? k : best;
+      }
+      labels.at<std::uint8_t>(y, x) = count[x] > 0 ? classes[static_cast<size_t>(best)].value : 0;
+    }
+  }
+  AtomicOutput labels_file(job.labels_output);
+  if (!cv::imwrite(labels_file.temp_path().string(), labels)) {
+    throw Error(ErrorCode::kOutputError, "cannot write '" + job.labels_output.string() + "'");
+  }
+  if (job.probs_output) {
+    AtomicOutput probs_file(*job.probs_output);
+    if (!cv::imwritemulti(probs_file.temp_path().string(), pages)) {
+      throw Error(ErrorCode::kOutputError, "cannot write '" + job.probs_output->string() + "'");
+    }
+    probs_file.commit();
+  }
+  labels_file.commit();
+}
+
+}  // namespace
+
+PredictResult run_predict(const PredictJob& job) {
+  job.validate();
+  require_writable_output(job.labels_output);
+  if (job.probs_output) {
+    require_writable_output(*job.probs_output);
+  }
+  auto model = load_model(job.model_dir, job.inference);
+  const auto reader = open_slide(job.image, job.open);
+  const ModelGeometry& geometry = model->geometry();
+  PlanOptions plan;
+  plan.min_tissue_fraction = 0;
+  plan.region_l0 = job.region_l0;
+  // Same-padded outputs are least reliable at their borders: overlap by half and average.
+  const Size stride = model->valid_convolutions()
+                          ? geometry.output.size_px
+                          : Size{std::max<std::int64_t>(1, geometry.output.size_px.width / 2),
+                                 std::max<std::int64_t>(1, geometry.output.size_px.height / 2)};
+  plan.stride_px = stride;
+  TilePlanner planner(reader->info(), nullptr, geometry, plan);
+
+  Canvas canvas;
+  canvas.window = output_window(reader->info(), job.region_l0, geometry.output.spacing_um);
+  if (static_cast<double>(canvas.window.width * canvas.window.height) / 1e6 >
+      kMaxOutputMegapixels) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "predict writes one in-memory image; the output would exceed 256 MP at the "
+                "model's spacing: choose a smaller --region");
+  }
+  const int classes = static_cast<int>(model->classes().size());
+  canvas.sum = cv::Mat::zeros(static_cast<int>(canvas.window.height),
+                              static_cast<int>(canvas.window.width), CV_32FC(classes));
+  canvas.count = cv::Mat::zeros(canvas.sum.rows, canvas.sum.cols, CV_32FC1);
+
+  std::vector<PatchSet> pending;
+  const auto flush = [&] {
+    std::vector<const PatchSet*> batch;
+    batch.reserve(pending.size());
+    for (const auto& set : pending) {
+      batch.push_back(&set);
+    }
+    const auto outputs = model->predict(batch);
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      canvas.add(pending[i].spec, stride, outputs[i].probs);
+    }
+    pending.clear();
+  };
+  SchedulerOptions scheduler;
+  scheduler.progress = job.progress;
+  scheduler.label = "predict";
+  PredictResult result;
+  result.tiles = planner.count();
+  run_tile_pipeline([&] { return planner.next(); }, result.tiles,
+                    [&](const TileSpec& spec) { return read_patch_set(*reader, spec, geometry); },
+                    [&](PatchSet&& set) {
+                      pending.push_back(std::move(set));
+                      if (static_cast<int>(pending.size()) >= job.batch_size) {
+                        flush();
+                      }
+                    },
+                    scheduler);
+  if (!pending.empty()) {
+    flush();
+  }
+  write_outputs(job, canvas, model->classes());
+  result.labels_size_px = {canvas.window.width, canvas.window.height};
+  result.output_spacing_um = geometry.output.spacing_um;
+  result.device = model->device();
+  spdlog::info("predict: {} tiles on {}, labels {}x{} px at {} um/px -> {}", result.tiles,
+               result.device, result.labels_size_px.width, result.labels_size_px.height,
+               result.output_spacing_um, job.labels_output.string());
+  return result;
+}
+
+}  // namespace slidestream

@@ -31,7 +31,9 @@ std::vector<std::int64_t> level_sizes(std::int64_t input_px, int depth, bool val
   }
   std::vector<std::int64_t> decoder(static_cast<size_t>(depth) + 1);
   size -= valid ? kConvBlockLoss : 0;
-  if (size <= 0) {
+  // An even bottleneck keeps every decoder map even, so any hook's centre crop is symmetric
+  // (HookNet's 32k + 124 rule for depth 4; 16k + 124 would leave an odd bottleneck).
+  if (size <= 0 || size % 2 != 0) {
     return {};
   }
   decoder[static_cast<size_t>(depth)] = size;

@@ -32,6 +32,7 @@ declare -A allowed=(
   [jobs]="core geometry io synth tissue annotations tiling store stain models training jobs"
   [cli]="core geometry io synth tissue annotations tiling store stain models training jobs"
   [stain]="core stain"
+  [models]="core geometry io tissue annotations tiling models"
   [training]="core geometry io tissue annotations tiling stain models training"
 )
 echo "lint: module layering"

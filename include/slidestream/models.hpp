@@ -172,6 +172,9 @@ std::unique_ptr<SegmentationModel> create_native_model(const ModelDescription& d
                                                        const InferenceOptions& options = {},
                                                        std::uint64_t seed = 0);
 
+/// Whether LibTorch sees a CUDA device (false for CPU-only builds).
+bool cuda_available();
+
 /// Loads `dir` (a folder with model.yaml). Throws kModelError naming the file and the fix for a
 /// missing or corrupt model.yaml or weights, a sha256 mismatch, or a class count that disagrees
 /// with the weights; kInvalidArgument for a device that is not available.

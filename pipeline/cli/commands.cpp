@@ -335,6 +335,8 @@ const std::vector<Command>& commands() {
        define_extract},
       {"stain", "Stain normalization: fit parameters, apply them to an image, show them",
        define_stain},
+      {"predict", "Run a segmentation model on one image or region: label PNG (+ probabilities)",
+       define_predict},
       {"train", "Train a HookNet or U-Net on extracted patch sets into a model directory",
        define_train},
       {"evaluate", "Per-class Dice, IoU and confusion matrix of a label image against truth",

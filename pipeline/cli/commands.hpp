@@ -38,4 +38,7 @@ struct SlideOptions {
   OpenOptions to_open_options() const;
 };
 
+/// `slidestream predict` (commands_models.cpp).
+void define_predict(CLI::App& app);
+
 }  // namespace slidestream::cli
