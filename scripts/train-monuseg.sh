@@ -4,7 +4,7 @@
 # out/monuseg/, ignored by git): the data is non-commercial and the weights stay out of git.
 #   scripts/train-monuseg.sh [hooknet|unet|all]      (default all)
 # Environment: DATA (the monuseg2018 folder), OUT, SLIDESTREAM (the binary), THREADS (2),
-# EPOCHS, FILTERS, STEPS (batches per epoch, 0 = one pass), BATCH: smaller values for CPU runs.
+# EPOCHS, FILTERS, STEPS (batches per epoch, 0 = one pass), BATCH, LR: smaller runs for CPUs.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="${DATA:-$root/../shared/data/labeled/monuseg2018}"
@@ -33,6 +33,7 @@ overrides=()
 [ -n "${FILTERS:-}" ] && overrides+=(--set "model.filters=$FILTERS")
 [ -n "${STEPS:-}" ] && overrides+=(--set "training.steps_per_epoch=$STEPS")
 [ -n "${BATCH:-}" ] && overrides+=(--set "training.batch_size=$BATCH")
+[ -n "${LR:-}" ] && overrides+=(--set "training.learning_rate=$LR")
 for arch in hooknet unet; do
   if [ "$which" != all ] && [ "$which" != "$arch" ]; then
     continue

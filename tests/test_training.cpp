@@ -63,8 +63,9 @@ TEST(TrainingConfig, UnknownKeysAndIllegalHookNetSizesAreConfigErrors) {
     return ErrorCode::kInternal;
   };
   EXPECT_EQ(code_of({"training.epoch=3"}), ErrorCode::kInvalidConfig);
-  EXPECT_EQ(code_of({"geometry.branches=[{spacing_um: 0.5, size: 280}, {spacing_um: 2.0, size: 280}]"}),
-            ErrorCode::kInvalidConfig);
+  EXPECT_EQ(
+      code_of({"geometry.branches=[{spacing_um: 0.5, size: 280}, {spacing_um: 2.0, size: 280}]"}),
+      ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.class_weights=[1, 2, 3]"}), ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.schedule=linear"}), ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.epochs=3"}), ErrorCode::kInternal);  // valid: nothing thrown
@@ -274,7 +275,7 @@ TEST(TrainingLog, CsvRoundTripsAndThePlotIsWritten) {
             "epoch,lr,train_loss,val_loss,dice_background,dice_nucleus,mean_dice,seconds");
   const auto parsed = parse_training_log_csv(csv, "log");
   ASSERT_EQ(parsed.size(), 4u);
-  EXPECT_DOUBLE_EQ(parsed[2].train_loss, 1.0 / 3);
+  EXPECT_NEAR(parsed[2].train_loss, 1.0 / 3, 1e-8);  // 9 significant digits
   EXPECT_DOUBLE_EQ(parsed[3].val_dice[1], 0.4);
   TempDir dir;
   write_training_plot(records, dir / "plot.png");

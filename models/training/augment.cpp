@@ -70,7 +70,7 @@ cv::Mat geometric(const cv::Mat& image, const Draw& d, int interpolation, const 
 }  // namespace
 
 Augmenter::Augmenter(AugmentConfig config, int ignore_label, StainParams stain)
-    : config_(std::move(config)), ignore_label_(ignore_label), stain_(std::move(stain)) {
+    : config_(config), ignore_label_(ignore_label), stain_(std::move(stain)) {
   config_.validate();
 }
 

@@ -50,7 +50,11 @@ void require_known_keys(const YAML::Node& section, const std::string& name,
       for (const auto& k : known) {
         list += (list.empty() ? "" : ", ") + k;
       }
-      config_error(name + "." + key, "unknown key; known keys of '" + name + "': " + list);
+      std::string problem = "unknown key; known keys of '";
+      problem.append(name).append("': ").append(list);
+      std::string full_key = name;
+      full_key.append(".").append(key);
+      config_error(full_key, problem);
     }
   }
 }

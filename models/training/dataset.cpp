@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <mutex>
 #include <random>
 #include <set>
@@ -199,8 +200,8 @@ SlideSplit split_slides(const std::vector<std::string>& slide_ids, const Validat
       }
     }
   } else if (split.fraction > 0 && slide_ids.size() >= 2) {
-    auto count =
-        static_cast<std::size_t>(split.fraction * static_cast<double>(slide_ids.size()) + 0.5);
+    auto count = static_cast<std::size_t>(
+        std::llround(split.fraction * static_cast<double>(slide_ids.size())));
     count = std::clamp<std::size_t>(count, 1, slide_ids.size() - 1);
     std::vector<std::string> shuffled = slide_ids;
     std::sort(shuffled.begin(), shuffled.end());

@@ -30,6 +30,7 @@ std::vector<PatchRef> capped(std::vector<PatchRef> refs, int cap) {
     return refs;
   }
   std::vector<PatchRef> kept;
+  kept.reserve(static_cast<std::size_t>(cap));
   for (int i = 0; i < cap; ++i) {
     kept.push_back(refs[static_cast<std::size_t>(i) * refs.size() / static_cast<std::size_t>(cap)]);
   }

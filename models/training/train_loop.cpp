@@ -1,8 +1,11 @@
 // `run_train`: the LibTorch training loop over the native networks of models/networks.hpp.
+#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <map>
@@ -120,8 +123,10 @@ LossParts multi_loss(const std::vector<torch::Tensor>& logits, const Batch& batc
                      const TrainSettings& t, const torch::Tensor& class_weights) {
   LossParts parts;
   parts.loss = torch::zeros({}, torch::kFloat);
-  const auto options = torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore);
-  auto weighted = class_weights.defined() ? options.weight(class_weights) : options;
+  auto weighted = torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore);
+  if (class_weights.defined()) {
+    weighted.weight(class_weights);
+  }
   const std::size_t heads = logits.size();
   for (std::size_t b = 0; b < heads; ++b) {
     const auto labels = head_labels(batch, b, logits[b].size(2), logits[b].size(3));
@@ -261,7 +266,7 @@ struct Trainer {
   }
 
   std::string provenance() const;
-  void save_checkpoint(int epoch) const;
+  void save_checkpoint(int epoch);
   int resume();
   void write_logs() const;
   void write_per_slide() const;
@@ -316,7 +321,7 @@ void Trainer::write_per_slide() const {
   write_text_atomically(job.output / "validation_slides.csv", out.str());
 }
 
-void Trainer::save_checkpoint(int epoch) const {
+void Trainer::save_checkpoint(int epoch) {
   fs::create_directories(checkpoint);
   models::save_weights(*net, checkpoint / "weights.pt");
   {
@@ -376,6 +381,11 @@ void Trainer::run() {
   spdlog::info("training on {} patches of {} slides, validating on {} patches of {} slides",
                data.train().size(), result.train_slides.size(), data.validation().size(),
                result.validation_slides.size());
+  if (data.validation().empty()) {
+    spdlog::warn(
+        "no validation slides (one slide, or training.validation.fraction = 0): Dice "
+        "is not measured and the last epoch is kept; add slides or --val-data");
+  }
   for (int epoch = done + 1; epoch <= config.training.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     EpochRecord record;

@@ -341,6 +341,8 @@ const std::vector<Command>& commands() {
        define_train},
       {"evaluate", "Per-class Dice, IoU and confusion matrix of a label image against truth",
        define_evaluate},
+      {"features", "Per-slide HDF5 of a model's tile embeddings and coordinates (CLAM layout)",
+       define_features},
       {"segment", "Segment slides with a model: label map, heatmaps, overlay, GeoJSON, ASAP XML",
        define_segment},
       {"export", "Redraw a segmented slide's outputs from its predictions.h5 (no model needed)",

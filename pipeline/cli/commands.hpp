@@ -25,9 +25,10 @@ const std::vector<Command>& commands();
 // Subcommands defined in their own files (commands_<area>.cpp).
 void define_segment(CLI::App& app);
 void define_export(CLI::App& app);
-/// `slidestream train` and `slidestream evaluate` (commands_training.cpp).
+/// `slidestream train`, `evaluate` and `features` (commands_training.cpp).
 void define_train(CLI::App& app);
 void define_evaluate(CLI::App& app);
+void define_features(CLI::App& app);
 
 /// Options every command that opens a slide shares: --mpp, --backend, --channels.
 struct SlideOptions {

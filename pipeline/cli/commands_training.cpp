@@ -65,8 +65,13 @@ void define_train(CLI::App& app) {
     job.resume = options->resume;
     job.progress = ProgressBar::globally_enabled();
     const TrainResult result = run_train(job);
-    std::cout << "best epoch " << result.best_epoch << ": mean validation Dice "
-              << result.best_mean_dice << " -> " << job.output.string() << "\n";
+    if (result.validation_slides.empty()) {
+      std::cout << "trained " << result.epochs.size() << " epochs (no validation slides) -> "
+                << job.output.string() << "\n";
+    } else {
+      std::cout << "best epoch " << result.best_epoch << ": mean validation Dice "
+                << result.best_mean_dice << " -> " << job.output.string() << "\n";
+    }
   });
 }
 
@@ -100,6 +105,57 @@ void define_evaluate(CLI::App& app) {
       job.json_output = std::filesystem::path(options->json);
     }
     std::cout << run_evaluate(job).table();
+  });
+}
+
+void define_features(CLI::App& app) {
+  struct Options {
+    std::vector<std::string> slides;
+    std::string model;
+    std::string output;
+    std::string device = "auto";
+    int threads = 0;
+    int batch_size = 16;
+    double min_tissue = 0.5;
+    SlideOptions slide;
+  };
+  auto options = std::make_shared<Options>();
+  app.add_option("SLIDES", options->slides,
+                 "Slide files, glob patterns, folders, or CSV manifests (path[,mpp][,id])")
+      ->required();
+  app.add_option("--model", options->model, "Model directory (model.yaml + weights)")->required();
+  app.add_option("-o,--output", options->output,
+                 "Features folder: files go to OUTPUT/<key>/<slide id>.h5, key = hash of the "
+                 "model's weights and these settings (a rerun with both unchanged reuses them)")
+      ->required();
+  app.add_option("--device", options->device, "auto (CUDA when available), cpu, cuda or cuda:N");
+  app.add_option("--threads", options->threads,
+                 "Threads reading tiles and torch intra-op threads (0 = all cores)");
+  app.add_option("--batch-size", options->batch_size, "Tiles per forward pass (default 16)");
+  app.add_option("--min-tissue", options->min_tissue,
+                 "Keep tiles whose output field of view is at least this tissue fraction "
+                 "(0..1, default 0.5)");
+  options->slide.add_to(app);
+  app.callback([options] {
+    FeaturesJob job;
+    job.inputs = options->slides;
+    job.model_dir = options->model;
+    job.output_dir = options->output;
+    job.open = options->slide.to_open_options();
+    job.inference.device = options->device;
+    job.inference.intra_op_threads = options->threads;
+    job.scheduler.threads = options->threads;
+    job.scheduler.progress = ProgressBar::globally_enabled();
+    job.batch_size = options->batch_size;
+    job.min_tissue_fraction = options->min_tissue;
+    const BatchReport report = run_features(job);
+    std::cout << report.summary();
+    if (report.failed() > 0) {
+      throw Error(report.failed() == report.slides.size() ? report.slides.front().code
+                                                          : ErrorCode::kPartialFailure,
+                  std::to_string(report.failed()) + " of " + std::to_string(report.slides.size()) +
+                      " slides failed");
+    }
   });
 }
 

@@ -1,5 +1,4 @@
 // `slidestream evaluate`: label images compared strip by strip through libvips.
-#include <glib.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -51,25 +50,25 @@ vips::VImage open_labels(const fs::path& path, const char* role) {
 // Counts of (truth value, predicted value) over the whole images.
 using RawCounts = std::vector<std::int64_t>;  // 256 x 256
 
-RawCounts count_pairs(vips::VImage truth, vips::VImage prediction, int strip_rows) {
+RawCounts count_pairs(const vips::VImage& truth, const vips::VImage& prediction, int strip_rows) {
   RawCounts counts(256 * 256, 0);
   const int width = truth.width();
   const int height = truth.height();
+  // One region per image, prepared strip after strip in the calling thread: the reads only
+  // move forward, as sequential access requires, and hold one strip at a time.
+  vips::VRegion truth_region = vips::VRegion::new_from_image(truth);
+  vips::VRegion prediction_region = vips::VRegion::new_from_image(prediction);
   for (int y = 0; y < height; y += strip_rows) {
     const int rows = std::min(strip_rows, height - y);
-    std::size_t size_t_bytes = 0;
-    std::size_t size_p_bytes = 0;
-    // write_to_memory returns g_malloc'd copies of exactly `rows` strips (freed below).
-    auto* t = static_cast<std::uint8_t*>(
-        truth.extract_area(0, y, width, rows).write_to_memory(&size_t_bytes));
-    auto* p = static_cast<std::uint8_t*>(
-        prediction.extract_area(0, y, width, rows).write_to_memory(&size_p_bytes));
-    const std::size_t pixels = std::min(size_t_bytes, size_p_bytes);
-    for (std::size_t i = 0; i < pixels; ++i) {
-      ++counts[static_cast<std::size_t>(t[i]) * 256 + p[i]];
+    truth_region.prepare(0, y, width, rows);
+    prediction_region.prepare(0, y, width, rows);
+    for (int row = 0; row < rows; ++row) {
+      const auto* t = static_cast<const std::uint8_t*>(truth_region.addr(0, y + row));
+      const auto* p = static_cast<const std::uint8_t*>(prediction_region.addr(0, y + row));
+      for (int x = 0; x < width; ++x) {
+        ++counts[static_cast<std::size_t>(t[x]) * 256 + p[x]];
+      }
     }
-    g_free(t);
-    g_free(p);
   }
   return counts;
 }
