@@ -67,11 +67,12 @@ const char* kTwoTiles = "[1003, 703, 8, 4]";
 TEST(TrainLoop, TinyHookNetOverfitsOneBatch) {
   TempDir dir;
   TrainJob job;
-  job.config = tiny_config({"training.epochs=45", "training.learning_rate=0.03",
-                            "training.steps_per_epoch=1", "training.schedule=constant",
-                            "training.augment={flips: false, "
-                            "rotate90: false, brightness: 0, contrast: 0, hed_sigma_factor: 0, "
-                            "hed_sigma_bias: 0}"});
+  const std::string no_augmentation =
+      "training.augment={flips: false, rotate90: false, brightness: 0, contrast: 0, "
+      "hed_sigma_factor: 0, hed_sigma_bias: 0}";
+  job.config =
+      tiny_config({"training.epochs=45", "training.learning_rate=0.03",
+                   "training.steps_per_epoch=1", "training.schedule=constant", no_augmentation});
   job.data = {extract(dir, "train", kTwoTiles)};
   job.output = dir / "model";
   job.progress = false;
