@@ -18,11 +18,6 @@ using stain_detail::OdTable;
 
 namespace {
 
-/// Whether the OD a tile's two stains do not explain is added back. Off, as in Macenko's and
-/// Vahadane's papers: kept, it carries the source's tint through (on the torchstain pair the
-/// LAB mean distance then drops by 40 % instead of 46 % / 84 %), though self-normalization
-/// becomes exact.
-constexpr bool kKeepResidual = false;
 /// Concentrations of a tile (Vahadane) use a small L1 penalty, as StainTools does: the
 /// dictionary's lambda would zero every pale pixel.
 constexpr double kConcentrationLambda = 0.01;
@@ -45,6 +40,7 @@ double stain_quality_deg(const cv::Matx32d& stains) {
 struct StainFit {
   cv::Matx32d stains;
   std::array<double, 2> max_concentrations{};
+  double offplane_od = 0;  // mean OD of the tissue along the plane normal
 };
 
 std::optional<StainFit> fit_stains(const cv::Mat& rgb, const StainParams& settings,
@@ -79,6 +75,12 @@ std::optional<StainFit> fit_stains(const cv::Mat& rgb, const StainParams& settin
       concentrations[1].push_back(c[1]);
     }
   }
+  const cv::Vec3d normal = stain_detail::plane_normal(fit.stains);
+  double offplane_sum = 0;
+  for (const auto& value : tissue) {
+    offplane_sum += value.dot(normal);
+  }
+  fit.offplane_od = tissue.empty() ? 0.0 : offplane_sum / static_cast<double>(tissue.size());
   constexpr double kMaxPercentile = 99.0;
   constexpr double kMinConcentration = 1e-6;
   for (std::size_t stain = 0; stain < 2; ++stain) {
@@ -113,38 +115,6 @@ cv::Mat to_lab(const cv::Mat& rgb) {
 
 bool flat(const cv::Vec3d& deviation) {
   return deviation[0] < kMinLabStd && deviation[1] < kMinLabStd && deviation[2] < kMinLabStd;
-}
-
-/// 8-bit intensity of an OD, plus the excess brightness of the original above Io - 1.
-std::uint8_t intensity(double od, double io, std::uint8_t original) {
-  const double excess = std::max(0.0, original - (io - 1.0));
-  const double value = io * std::pow(10.0, -od) - 1.0 + excess;
-  return cv::saturate_cast<std::uint8_t>(value);
-}
-
-/// Maps every pixel through OD -> concentrations c -> map_od(c). With `keep_residual`, the part
-/// of the OD the source stains do not explain (od - stains c) is added back.
-template <typename Solve, typename Map>
-cv::Mat remap_pixels(const cv::Mat& rgb, double io, const Solve& solve, const Map& map_od,
-                     const std::optional<cv::Matx32d>& residual_stains = std::nullopt) {
-  const OdTable table = stain_detail::od_table(io);
-  cv::Mat output(rgb.size(), CV_8UC3);
-  for (int row = 0; row < rgb.rows; ++row) {
-    const auto* in = rgb.ptr<cv::Vec3b>(row);
-    auto* out = output.ptr<cv::Vec3b>(row);
-    for (int col = 0; col < rgb.cols; ++col) {
-      const cv::Vec3d od(table[in[col][0]], table[in[col][1]], table[in[col][2]]);
-      const cv::Vec2d concentrations = solve(od);
-      cv::Vec3d mapped = map_od(concentrations);
-      if (residual_stains) {
-        mapped += od - *residual_stains * concentrations;
-      }
-      for (int channel = 0; channel < 3; ++channel) {
-        out[col][channel] = intensity(mapped[channel], io, in[col][channel]);
-      }
-    }
-  }
-  return output;
 }
 
 }  // namespace
@@ -255,6 +225,7 @@ StainParams fit_stain(const cv::Mat& rgb, StainMethod method, const StainFitOpti
   }
   params.stain_matrix = fit->stains;
   params.max_concentrations = fit->max_concentrations;
+  params.offplane_od = fit->offplane_od;
   params.quality_deg = stain_quality_deg(fit->stains);
   // Eosin absorbs green most; DAB (IHC), pen ink or a second blue dye absorb blue most.
   const cv::Vec3d eosin = column(params.stain_matrix, 1);
@@ -338,18 +309,31 @@ cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
     return image.clone();
   }
   counts.tissue_pixels += tissue;
+  // Each pixel's OD in the source's frame (H, E, plane normal) is rebuilt in the target's: the
+  // concentrations scaled to the target's maxima, the off-plane part shifted from the source's
+  // mean to the target's. Dropping it (as torchstain does) loses the tint of the target's own
+  // pixels (self-normalization then changes its pixels); keeping it unshifted carries the
+  // source's tint over.
   const cv::Vec2d scale(target_.max_concentrations[0] / source->max_concentrations[0],
                         target_.max_concentrations[1] / source->max_concentrations[1]);
-  const auto map_od = [&](const cv::Vec2d& c) {
-    return cv::Vec3d(target_.stain_matrix * cv::Vec2d(c[0] * scale[0], c[1] * scale[1]));
-  };
+  const cv::Matx22d scaling(scale[0], 0.0, 0.0, scale[1]);
+  const cv::Vec3d normal_in = stain_detail::plane_normal(source->stains);
+  const cv::Vec3d normal_out = stain_detail::plane_normal(target_.stain_matrix);
+  const double shift = target_.offplane_od - source->offplane_od;
+  const stain_detail::IntensityTable table(target_.io);
   if (target_.method == StainMethod::kVahadane) {
-    return remap_pixels(image, target_.io,
-                        stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda),
-                        map_od, kKeepResidual ? std::optional(source->stains) : std::nullopt);
+    const auto map_od = [&](const cv::Vec2d& c) {
+      return cv::Vec3d(target_.stain_matrix * (scaling * c));
+    };
+    return stain_detail::remap_pixels(
+        image, table, stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda), map_od,
+        normal_in, normal_out, shift);
   }
-  return remap_pixels(image, target_.io, stain_detail::LeastSquares(source->stains), map_od,
-                      kKeepResidual ? std::optional(source->stains) : std::nullopt);
+  // Least squares make the whole mapping linear in OD: one 3 x 3 matrix and an offset.
+  const cv::Matx23d pinv = stain_detail::LeastSquares(source->stains).pseudo_inverse();
+  const cv::Matx33d map =
+      target_.stain_matrix * scaling * pinv + cv::Matx31d(normal_out) * cv::Matx13d(normal_in.val);
+  return stain_detail::linear_remap(image, table, cv::Matx33f(map), cv::Vec3f(normal_out * shift));
 }
 
 cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_factor,
@@ -371,10 +355,16 @@ cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_f
     bias[stain] = sigma_bias * uniform();
   }
   const auto map_od = [&](const cv::Vec2d& c) {
-    return cv::Vec3d(params.stain_matrix * cv::Vec2d(std::max(0.0, c[0] * factor[0] + bias[0]),
-                                                     std::max(0.0, c[1] * factor[1] + bias[1])));
+    // No clamp at 0: least-squares concentrations of pixels outside the stain cone are
+    // negative, and clamping them would recolour those pixels even without jitter.
+    return cv::Vec3d(params.stain_matrix *
+                     cv::Vec2d(c[0] * factor[0] + bias[0], c[1] * factor[1] + bias[1]));
   };
-  return remap_pixels(image, params.io, stain_detail::LeastSquares(params.stain_matrix), map_od);
+  // The off-plane OD is kept as it is: with factor 1 and bias 0 the image is unchanged.
+  const cv::Vec3d normal = stain_detail::plane_normal(params.stain_matrix);
+  return stain_detail::remap_pixels(image, stain_detail::IntensityTable(params.io),
+                                    stain_detail::LeastSquares(params.stain_matrix), map_od, normal,
+                                    normal, 0.0);
 }
 
 }  // namespace slidestream

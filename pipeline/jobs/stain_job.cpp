@@ -134,7 +134,7 @@ void write_stain_swatch(const StainParams& params, const fs::path& output) {
     const cv::Vec3d od = params.stain_matrix * mixes[square];
     cv::Scalar colour;
     for (int channel = 0; channel < 3; ++channel) {
-      colour[channel] = std::clamp(params.io * std::pow(10.0, -od[channel]) - 1.0, 0.0, 255.0);
+      colour[channel] = std::clamp(params.io * std::exp(-od[channel]) - 1.0, 0.0, 255.0);
     }
     if (params.method == StainMethod::kReinhard) {
       cv::Mat lab(1, 1, CV_32FC3,
