@@ -68,7 +68,7 @@ std::string StainParams::to_json() const {
     json["stain_matrix"].push_back({stain_matrix(row, 0), stain_matrix(row, 1)});
   }
   json["max_concentrations"] = max_concentrations;
-  json["offplane_od"] = offplane_od;
+  json["offplane_ratio"] = offplane_ratio;
   json["lab_mean"] = lab_mean;
   json["lab_std"] = lab_std;
   json["quality_deg"] = quality_deg;
@@ -118,7 +118,7 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
   }
   params.max_concentrations = numbers<2>(json, source, "max_concentrations");
   if (version != kVersionLog10) {
-    params.offplane_od = number(json, source, "offplane_od");
+    params.offplane_ratio = number(json, source, "offplane_ratio");
   }
   params.lab_mean = numbers<3>(json, source, "lab_mean");
   params.lab_std = numbers<3>(json, source, "lab_std");

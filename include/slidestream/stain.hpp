@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 
 namespace slidestream {
@@ -38,10 +39,11 @@ struct StainParams {
   cv::Matx32d stain_matrix{0.5626, 0.2159, 0.7201, 0.8012, 0.4062, 0.5581};
   /// 99th percentile of the H and E concentrations over stain pixels (OD units).
   std::array<double, 2> max_concentrations{1.9705, 1.0308};
-  /// Mean OD of the tissue pixels along the stain plane's normal (unit H x E): the tint two
-  /// stains cannot explain. Normalization moves each tile's off-plane OD from its own mean to
-  /// this one, so an image normalized to its own parameters is unchanged.
-  double offplane_od = 0.0;
+  /// The tint two stains cannot explain: tissue OD along the stain plane's normal (unit
+  /// H x E) over the tissue's OD summed over channels. Normalization moves each tile's
+  /// off-plane OD from its own ratio to this one (in proportion to each pixel's OD), so an
+  /// image normalized to its own parameters is unchanged and white background stays white.
+  double offplane_ratio = 0.0;
   /// Reinhard: mean and standard deviation of L*, a*, b* (CIELAB, L in 0..100) over tissue.
   std::array<double, 3> lab_mean{0.0, 0.0, 0.0};
   std::array<double, 3> lab_std{1.0, 1.0, 1.0};
@@ -97,15 +99,21 @@ class StainNormalizer {
  public:
   /// Throws kInvalidConfig for parameters that cannot be applied (non-finite, zero maxima).
   explicit StainNormalizer(StainParams target);
+  /// Maps fixed `source` parameters (e.g. fitted once on a whole slide, fit_stain on sampled
+  /// tissue) onto the target instead of fitting every tile: tiles of one slide then share one
+  /// mapping. Throws kInvalidConfig when the methods differ.
+  StainNormalizer(StainParams target, StainParams source);
 
   /// The normalized tile (CV_8UC3 RGB, same size). Const and thread-safe; `stats`, when given,
   /// belongs to the caller (one per thread).
   cv::Mat apply(const cv::Mat& rgb, ApplyStats* stats = nullptr) const;
 
   const StainParams& target() const { return target_; }
+  const std::optional<StainParams>& source() const { return source_; }
 
  private:
   StainParams target_;
+  std::optional<StainParams> source_;
 };
 
 /// Tissue pixels for Reinhard and for "does this tile have tissue": OD summed over the three

@@ -22,6 +22,9 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+/// `slidestream stain fit|apply|show|normalize-slide` (commands_stain.cpp).
+void define_stain(CLI::App& app);
+
 /// Options every command that opens a slide shares: --mpp, --backend, --channels.
 struct SlideOptions {
   std::string backend = "auto";
