@@ -18,11 +18,6 @@ using stain_detail::OdTable;
 
 namespace {
 
-/// Whether the OD a tile's two stains do not explain is added back. Off, as in Macenko's and
-/// Vahadane's papers: kept, it carries the source's tint through (on the torchstain pair the
-/// LAB mean distance then drops by 40 % instead of 46 % / 84 %), though self-normalization
-/// becomes exact.
-constexpr bool kKeepResidual = false;
 /// Concentrations of a tile (Vahadane) use a small L1 penalty, as StainTools does: the
 /// dictionary's lambda would zero every pale pixel.
 constexpr double kConcentrationLambda = 0.01;
@@ -45,6 +40,7 @@ double stain_quality_deg(const cv::Matx32d& stains) {
 struct StainFit {
   cv::Matx32d stains;
   std::array<double, 2> max_concentrations{};
+  double offplane_ratio = 0;  // tissue OD along the plane normal / OD summed over channels
 };
 
 std::optional<StainFit> fit_stains(const cv::Mat& rgb, const StainParams& settings,
@@ -79,6 +75,14 @@ std::optional<StainFit> fit_stains(const cv::Mat& rgb, const StainParams& settin
       concentrations[1].push_back(c[1]);
     }
   }
+  const cv::Vec3d normal = stain_detail::plane_normal(fit.stains);
+  double offplane_sum = 0;
+  double od_sum = 0;
+  for (const auto& value : tissue) {
+    offplane_sum += value.dot(normal);
+    od_sum += value[0] + value[1] + value[2];
+  }
+  fit.offplane_ratio = od_sum > 0 ? offplane_sum / od_sum : 0.0;
   constexpr double kMaxPercentile = 99.0;
   constexpr double kMinConcentration = 1e-6;
   for (std::size_t stain = 0; stain < 2; ++stain) {
@@ -88,6 +92,24 @@ std::optional<StainFit> fit_stains(const cv::Mat& rgb, const StainParams& settin
     }
   }
   return fit;
+}
+
+/// Pixels whose OD summed over the channels exceeds beta (as tissue_mask, without the mask).
+std::int64_t count_tissue(const cv::Mat& rgb, double io, double beta) {
+  const stain_detail::OdTable table = stain_detail::od_table(io);
+  std::array<float, 256> od{};
+  for (std::size_t i = 0; i < 256; ++i) {
+    od[i] = static_cast<float>(table[i]);
+  }
+  const auto threshold = static_cast<float>(beta);
+  std::int64_t count = 0;
+  for (int row = 0; row < rgb.rows; ++row) {
+    const auto* in = rgb.ptr<std::uint8_t>(row);
+    for (int col = 0; col < 3 * rgb.cols; col += 3) {
+      count += od[in[col]] + od[in[col + 1]] + od[in[col + 2]] > threshold ? 1 : 0;
+    }
+  }
+  return count;
 }
 
 /// LAB (float, L in 0..100) mean and std over `mask`; nullopt when the mask is empty.
@@ -113,38 +135,6 @@ cv::Mat to_lab(const cv::Mat& rgb) {
 
 bool flat(const cv::Vec3d& deviation) {
   return deviation[0] < kMinLabStd && deviation[1] < kMinLabStd && deviation[2] < kMinLabStd;
-}
-
-/// 8-bit intensity of an OD, plus the excess brightness of the original above Io - 1.
-std::uint8_t intensity(double od, double io, std::uint8_t original) {
-  const double excess = std::max(0.0, original - (io - 1.0));
-  const double value = io * std::pow(10.0, -od) - 1.0 + excess;
-  return cv::saturate_cast<std::uint8_t>(value);
-}
-
-/// Maps every pixel through OD -> concentrations c -> map_od(c). With `keep_residual`, the part
-/// of the OD the source stains do not explain (od - stains c) is added back.
-template <typename Solve, typename Map>
-cv::Mat remap_pixels(const cv::Mat& rgb, double io, const Solve& solve, const Map& map_od,
-                     const std::optional<cv::Matx32d>& residual_stains = std::nullopt) {
-  const OdTable table = stain_detail::od_table(io);
-  cv::Mat output(rgb.size(), CV_8UC3);
-  for (int row = 0; row < rgb.rows; ++row) {
-    const auto* in = rgb.ptr<cv::Vec3b>(row);
-    auto* out = output.ptr<cv::Vec3b>(row);
-    for (int col = 0; col < rgb.cols; ++col) {
-      const cv::Vec3d od(table[in[col][0]], table[in[col][1]], table[in[col][2]]);
-      const cv::Vec2d concentrations = solve(od);
-      cv::Vec3d mapped = map_od(concentrations);
-      if (residual_stains) {
-        mapped += od - *residual_stains * concentrations;
-      }
-      for (int channel = 0; channel < 3; ++channel) {
-        out[col][channel] = intensity(mapped[channel], io, in[col][channel]);
-      }
-    }
-  }
-  return output;
 }
 
 }  // namespace
@@ -255,6 +245,7 @@ StainParams fit_stain(const cv::Mat& rgb, StainMethod method, const StainFitOpti
   }
   params.stain_matrix = fit->stains;
   params.max_concentrations = fit->max_concentrations;
+  params.offplane_ratio = fit->offplane_ratio;
   params.quality_deg = stain_quality_deg(fit->stains);
   // Eosin absorbs green most; DAB (IHC), pen ink or a second blue dye absorb blue most.
   const cv::Vec3d eosin = column(params.stain_matrix, 1);
@@ -269,24 +260,47 @@ StainParams fit_stain(const cv::Mat& rgb, StainMethod method, const StainFitOpti
   return params;
 }
 
-StainNormalizer::StainNormalizer(StainParams target) : target_(std::move(target)) {
-  bool finite = std::isfinite(target_.io) && std::isfinite(target_.beta);
+namespace {
+
+/// Throws kInvalidConfig for parameters that cannot be applied.
+void require_applicable(const StainParams& params, const char* role) {
+  bool finite = std::isfinite(params.io) && std::isfinite(params.beta) &&
+                std::isfinite(params.offplane_ratio);
   for (int row = 0; row < 3; ++row) {
     for (int stain = 0; stain < 2; ++stain) {
-      finite = finite && std::isfinite(target_.stain_matrix(row, stain));
+      finite = finite && std::isfinite(params.stain_matrix(row, stain));
     }
   }
-  for (const double value : target_.max_concentrations) {
+  for (const double value : params.max_concentrations) {
     finite = finite && std::isfinite(value) && value > 0.0;
   }
   for (std::size_t channel = 0; channel < 3; ++channel) {
-    finite = finite && std::isfinite(target_.lab_mean[channel]) &&
-             std::isfinite(target_.lab_std[channel]) && target_.lab_std[channel] > 0.0;
+    finite = finite && std::isfinite(params.lab_mean[channel]) &&
+             std::isfinite(params.lab_std[channel]) && params.lab_std[channel] > 0.0;
   }
-  if (!finite || target_.io <= 1.0 || target_.io > 255.0) {
+  if (!finite || params.io <= 1.0 || params.io > 255.0) {
     throw Error(ErrorCode::kInvalidConfig,
-                "stain parameters cannot be applied: io must be in (1, 255], values finite, "
-                "max_concentrations and lab_std positive");
+                std::string(role) +
+                    " stain parameters cannot be applied: io must be in (1, 255], values finite, "
+                    "max_concentrations and lab_std positive");
+  }
+}
+
+}  // namespace
+
+StainNormalizer::StainNormalizer(StainParams target) : target_(std::move(target)) {
+  require_applicable(target_, "target");
+}
+
+StainNormalizer::StainNormalizer(StainParams target, StainParams source)
+    : target_(std::move(target)), source_(std::move(source)) {
+  require_applicable(target_, "target");
+  require_applicable(*source_, "source");
+  if (source_->method != target_.method) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "source stain parameters are " + stain_method_name(source_->method) +
+                    ", the target's " + stain_method_name(target_.method) +
+                    ": fit both with the same method");
   }
 }
 
@@ -295,15 +309,22 @@ cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
   ApplyStats local;
   ApplyStats& counts = stats != nullptr ? *stats : local;
   ++counts.tiles;
-  const cv::Mat mask = tissue_mask(image, target_.io, target_.beta);
-  const int tissue = cv::countNonZero(mask);
+  // Reinhard needs the mask itself; the stain methods only the count (one pass, no mask).
+  const cv::Mat mask = target_.method == StainMethod::kReinhard
+                           ? tissue_mask(image, target_.io, target_.beta)
+                           : cv::Mat();
+  const std::int64_t tissue =
+      mask.empty() ? count_tissue(image, target_.io, target_.beta) : cv::countNonZero(mask);
   if (tissue == 0) {
     ++counts.tiles_without_tissue;
     return image.clone();
   }
   if (target_.method == StainMethod::kReinhard) {
     const cv::Mat lab = to_lab(image);
-    const auto statistics = lab_statistics(lab, mask);
+    const auto statistics =
+        source_ ? std::make_optional(std::make_pair(cv::Vec3d(source_->lab_mean.data()),
+                                                    cv::Vec3d(source_->lab_std.data())))
+                : lab_statistics(lab, mask);
     if (!statistics || flat(statistics->second)) {
       ++counts.tiles_degenerate;
       return image.clone();
@@ -332,24 +353,41 @@ cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
     return output;
   }
   StainFitOptions options;
-  const auto source = fit_stains(image, target_, options);
+  const auto source =
+      source_ ? std::make_optional(StainFit{source_->stain_matrix, source_->max_concentrations,
+                                            source_->offplane_ratio})
+              : fit_stains(image, target_, options);
   if (!source) {
     ++counts.tiles_degenerate;
     return image.clone();
   }
   counts.tissue_pixels += tissue;
+  // Each pixel's OD in the source's frame (H, E, plane normal) is rebuilt in the target's: the
+  // concentrations scaled to the target's maxima, the off-plane part moved from the source's
+  // share of the OD to the target's (in proportion to the pixel's OD, so background with no
+  // OD stays as it is). Dropping it (as torchstain does) loses the target's own tint, so
+  // self-normalization changes pixels; keeping it as it is carries the source's tint over.
   const cv::Vec2d scale(target_.max_concentrations[0] / source->max_concentrations[0],
                         target_.max_concentrations[1] / source->max_concentrations[1]);
-  const auto map_od = [&](const cv::Vec2d& c) {
-    return cv::Vec3d(target_.stain_matrix * cv::Vec2d(c[0] * scale[0], c[1] * scale[1]));
-  };
+  const cv::Matx22d scaling(scale[0], 0.0, 0.0, scale[1]);
+  const double shift = target_.offplane_ratio - source->offplane_ratio;
+  const cv::Vec3d normal_in =
+      stain_detail::plane_normal(source->stains) + cv::Vec3d(shift, shift, shift);
+  const cv::Vec3d normal_out = stain_detail::plane_normal(target_.stain_matrix);
+  const stain_detail::IntensityTable table(target_.io);
   if (target_.method == StainMethod::kVahadane) {
-    return remap_pixels(image, target_.io,
-                        stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda),
-                        map_od, kKeepResidual ? std::optional(source->stains) : std::nullopt);
+    const auto map_od = [&](const cv::Vec2d& c) {
+      return cv::Vec3d(target_.stain_matrix * (scaling * c));
+    };
+    return stain_detail::remap_pixels(
+        image, table, stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda), map_od,
+        normal_in, normal_out, 0.0);
   }
-  return remap_pixels(image, target_.io, stain_detail::LeastSquares(source->stains), map_od,
-                      kKeepResidual ? std::optional(source->stains) : std::nullopt);
+  // Least squares make the whole mapping linear in OD: one 3 x 3 matrix and an offset.
+  const cv::Matx23d pinv = stain_detail::LeastSquares(source->stains).pseudo_inverse();
+  const cv::Matx33d map =
+      target_.stain_matrix * scaling * pinv + cv::Matx31d(normal_out) * cv::Matx13d(normal_in.val);
+  return stain_detail::linear_remap(image, table, cv::Matx33f(map), cv::Vec3f(0, 0, 0));
 }
 
 cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_factor,
@@ -371,10 +409,16 @@ cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_f
     bias[stain] = sigma_bias * uniform();
   }
   const auto map_od = [&](const cv::Vec2d& c) {
-    return cv::Vec3d(params.stain_matrix * cv::Vec2d(std::max(0.0, c[0] * factor[0] + bias[0]),
-                                                     std::max(0.0, c[1] * factor[1] + bias[1])));
+    // No clamp at 0: least-squares concentrations of pixels outside the stain cone are
+    // negative, and clamping them would recolour those pixels even without jitter.
+    return cv::Vec3d(params.stain_matrix *
+                     cv::Vec2d(c[0] * factor[0] + bias[0], c[1] * factor[1] + bias[1]));
   };
-  return remap_pixels(image, params.io, stain_detail::LeastSquares(params.stain_matrix), map_od);
+  // The off-plane OD is kept as it is: with factor 1 and bias 0 the image is unchanged.
+  const cv::Vec3d normal = stain_detail::plane_normal(params.stain_matrix);
+  return stain_detail::remap_pixels(image, stain_detail::IntensityTable(params.io),
+                                    stain_detail::LeastSquares(params.stain_matrix), map_od, normal,
+                                    normal, 0.0);
 }
 
 }  // namespace slidestream

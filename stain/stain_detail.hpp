@@ -1,6 +1,7 @@
 // Internals shared by the stain translation units: optical density, stain vector fits.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <opencv2/core.hpp>
@@ -37,6 +38,7 @@ class LeastSquares {
  public:
   explicit LeastSquares(const cv::Matx32d& stains);
   cv::Vec2d operator()(const cv::Vec3d& od) const { return pinv_ * od; }
+  const cv::Matx23d& pseudo_inverse() const { return pinv_; }
 
  private:
   cv::Matx23d pinv_;
@@ -54,6 +56,60 @@ class NonNegativeLasso {
   cv::Matx22d gram_;
   double lambda_;
 };
+
+/// Unit normal of the stain plane, H x E (the direction two stains cannot explain).
+cv::Vec3d plane_normal(const cv::Matx32d& stains);
+
+/// 8-bit output intensity of an OD, Io exp(-od) - 1, tabulated with an OD step of 1/2048 (at
+/// most ~0.06 grey levels from the exact value), plus the excess of the original pixel over
+/// Io - 1 (so background brighter than Io is kept).
+class IntensityTable {
+ public:
+  explicit IntensityTable(double io);
+  float intensity(float od) const {
+    const float position = std::min(std::max((od - kMinOd) * kStepsPerOd, 0.0F), last_);
+    return values_[static_cast<std::size_t>(position + 0.5F)];
+  }
+  float excess(std::uint8_t original) const { return excess_[original]; }
+  /// The OD of each 8-bit input value (as OdTable, in float).
+  const std::array<float, 256>& od() const { return od_; }
+
+ private:
+  static constexpr float kMinOd = -0.0700F;  // brighter than 255 below -ln(256 / 240)
+  static constexpr float kMaxOd = 8.0F;      // darker than 0.1 grey levels above
+  static constexpr float kStepsPerOd = 2048.0F;
+  std::vector<float> values_;
+  std::array<float, 256> excess_{};
+  std::array<float, 256> od_{};
+  float last_ = 0;
+};
+
+/// OD_out = map * OD + offset for every pixel (Macenko with least squares: linear in OD).
+cv::Mat linear_remap(const cv::Mat& rgb, const IntensityTable& table, const cv::Matx33f& map,
+                     const cv::Vec3f& offset);
+
+/// OD_out = map_od(solve(OD)) + normal_out * (OD . normal_in + shift) for every pixel (any
+/// concentration solver, e.g. the non-negative lasso).
+template <typename Solve, typename Map>
+cv::Mat remap_pixels(const cv::Mat& rgb, const IntensityTable& table, const Solve& solve,
+                     const Map& map_od, const cv::Vec3d& normal_in, const cv::Vec3d& normal_out,
+                     double shift) {
+  cv::Mat output(rgb.size(), CV_8UC3);
+  const auto& od_of = table.od();
+  for (int row = 0; row < rgb.rows; ++row) {
+    const auto* in = rgb.ptr<cv::Vec3b>(row);
+    auto* out = output.ptr<cv::Vec3b>(row);
+    for (int col = 0; col < rgb.cols; ++col) {
+      const cv::Vec3d od(od_of[in[col][0]], od_of[in[col][1]], od_of[in[col][2]]);
+      const cv::Vec3d mapped = map_od(solve(od)) + normal_out * (od.dot(normal_in) + shift);
+      for (int channel = 0; channel < 3; ++channel) {
+        out[col][channel] = cv::saturate_cast<std::uint8_t>(
+            table.intensity(static_cast<float>(mapped[channel])) + table.excess(in[col][channel]));
+      }
+    }
+  }
+  return output;
+}
 
 /// The given percentile (0..100) of `values` (reordered), 0 when empty.
 double percentile(std::vector<double>& values, double percent);

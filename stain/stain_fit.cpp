@@ -13,7 +13,7 @@ namespace slidestream::stain_detail {
 OdTable od_table(double io) {
   OdTable table{};
   for (int value = 0; value < 256; ++value) {
-    table[static_cast<std::size_t>(value)] = std::max(0.0, -std::log10((value + 1.0) / io));
+    table[static_cast<std::size_t>(value)] = std::max(0.0, -std::log((value + 1.0) / io));
   }
   return table;
 }
@@ -91,20 +91,18 @@ std::optional<cv::Matx32d> fit_macenko(const std::vector<cv::Vec3d>& od, double 
   if (od.size() < kMinStainPixels) {
     return std::nullopt;
   }
-  cv::Vec3d mean(0, 0, 0);
+  // The plane of the two largest singular vectors of the OD data itself (Macenko et al. 2009),
+  // i.e. eigenvectors of the uncentred second moments: stains mix linearly, so their plane
+  // passes through OD = 0. The centred covariance (torchstain, StainTools) fits a plane through
+  // the mean instead, which tilts away from the stains when the data have OD off their plane.
+  cv::Matx33d moments = cv::Matx33d::zeros();
   for (const auto& value : od) {
-    mean += value;
+    moments += value * value.t();
   }
-  mean *= 1.0 / static_cast<double>(od.size());
-  cv::Matx33d covariance = cv::Matx33d::zeros();
-  for (const auto& value : od) {
-    const cv::Vec3d centred = value - mean;
-    covariance += centred * centred.t();
-  }
-  covariance *= 1.0 / static_cast<double>(od.size() - 1);
+  moments *= 1.0 / static_cast<double>(od.size());
   cv::Vec3d eigenvalues;
   cv::Matx33d eigenvectors;  // rows, eigenvalues descending
-  cv::eigen(covariance, eigenvalues, eigenvectors);
+  cv::eigen(moments, eigenvalues, eigenvectors);
   // A single colour (or a line of colours) spans no plane: nothing to fit.
   constexpr double kMinVariance = 1e-8;
   if (!(eigenvalues[1] > kMinVariance)) {

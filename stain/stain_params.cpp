@@ -13,6 +13,8 @@ namespace slidestream {
 namespace {
 
 constexpr const char* kSchema = "slidestream.stain/1";
+/// Files of version 1 hold log10 OD values; they are converted on load.
+constexpr int kVersionLog10 = 1;
 
 using Json = nlohmann::ordered_json;
 
@@ -66,6 +68,7 @@ std::string StainParams::to_json() const {
     json["stain_matrix"].push_back({stain_matrix(row, 0), stain_matrix(row, 1)});
   }
   json["max_concentrations"] = max_concentrations;
+  json["offplane_ratio"] = offplane_ratio;
   json["lab_mean"] = lab_mean;
   json["lab_std"] = lab_std;
   json["quality_deg"] = quality_deg;
@@ -89,7 +92,7 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
   }
   StainParams params;
   const double version = number(json, source, "version");
-  if (version != kVersion) {
+  if (version != kVersion && version != kVersionLog10) {
     bad_field(source, "version", "must be " + std::to_string(kVersion));
   }
   if (!json.contains("method") || !json.at("method").is_string()) {
@@ -114,6 +117,9 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
     params.stain_matrix(static_cast<int>(row), 1) = values[1];
   }
   params.max_concentrations = numbers<2>(json, source, "max_concentrations");
+  if (version != kVersionLog10) {
+    params.offplane_ratio = number(json, source, "offplane_ratio");
+  }
   params.lab_mean = numbers<3>(json, source, "lab_mean");
   params.lab_std = numbers<3>(json, source, "lab_std");
   params.quality_deg = number(json, source, "quality_deg");
@@ -132,6 +138,15 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
   }
   if (!(params.io > 1.0 && params.io <= 255.0)) {
     bad_field(source, "io", "must be in (1, 255]");
+  }
+  if (version == kVersionLog10) {
+    // Version 1 measured OD in log10 units: the same stain directions, thresholds and maxima
+    // ln(10) times smaller than today's natural-log OD.
+    const double ln10 = std::log(10.0);
+    params.beta *= ln10;
+    params.lambda *= ln10;
+    params.max_concentrations[0] *= ln10;
+    params.max_concentrations[1] *= ln10;  // and no off-plane mean (0: dropped, as before)
   }
   return params;
 }

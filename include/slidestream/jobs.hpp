@@ -2,7 +2,9 @@
 // work; the CLI only fills the struct (docs/CLI.md).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,18 +64,46 @@ struct TissueJob {
 /// Writes the mask and report atomically; returns the mask.
 TissueMask run_tissue(const TissueJob& job);
 
-/// `slidestream stain fit`: stain parameters fitted on an image, saved as JSON.
+/// How a whole slide is sampled to fit its stains (fit_stain_on_slide).
+struct SlideStainFitOptions {
+  double spacing_um = 2.0;  ///< tiles are read at this spacing (um/px)
+  int tile_px = 128;        ///< tile side in output pixels
+  int max_tiles = 64;       ///< at most this many tissue tiles (spread over the slide)
+  /// Of a tile's FoV under the tissue mask; when no tile reaches it, every tile with some tissue.
+  double min_tissue_fraction = 0.5;
+  StainFitOptions fit;
+
+  /// Throws kInvalidConfig naming the bad field.
+  void validate() const;
+};
+
+/// Fits `method` on a whole slide: the tiles (tile_px at spacing_um, row-major grid) whose tissue
+/// fraction under `mask` is at least min_tissue_fraction, at most max_tiles of them evenly
+/// spread over that list (deterministic), fitted together as one mosaic. Throws
+/// kInvalidArgument when no tile has any tissue.
+StainParams fit_stain_on_slide(const SlideReader& slide, const TissueMask& mask, StainMethod method,
+                               const SlideStainFitOptions& options = {});
+
+/// `slidestream stain fit`: stain parameters fitted on an image or a whole slide, saved as JSON.
 struct StainFitJob {
-  std::filesystem::path input;  ///< an RGB(A) image (PNG, TIFF, JPEG)
+  /// An RGB(A) image (.png, .jpg, .jpeg, .bmp), or any slide open_slide opens (fitted on its
+  /// tissue tiles, see fit_stain_on_slide).
+  std::filesystem::path input;
   StainMethod method = StainMethod::kMacenko;
   StainFitOptions options;       ///< fitted_on defaults to the input's file name
   std::filesystem::path output;  ///< parameters JSON (docs/FORMATS.md)
-  std::optional<double> mpp_um;  ///< the image's spacing (um/px), logged only for now
+  std::optional<double> mpp_um;  ///< the slide's spacing (um/px) when its metadata has none
+  OpenOptions open;              ///< how a slide is opened (mpp_um wins)
+  SlideStainFitOptions slide;    ///< sampling of a slide (its `fit` is `options`)
+  TissueOptions tissue;          ///< the slide's tissue mask
 
   /// Throws kInvalidConfig / kInvalidArgument naming the bad option.
   void validate() const;
 };
 StainParams run_stain_fit(const StainFitJob& job);
+
+/// Whether `path` is fitted as a plain image (by its extension) rather than opened as a slide.
+bool is_plain_image(const std::filesystem::path& path);
 
 /// The parameters named by `stain apply --target`: "macenko-reference", a .json parameters
 /// file, or an image fitted with `method` (Macenko when absent). A method given with a
@@ -88,6 +118,81 @@ struct StainApplyJob {
   std::filesystem::path output;
 };
 ApplyStats run_stain_apply(const StainApplyJob& job);
+
+/// Where a stain stage gets the stains it maps onto the target.
+enum class StainFitScope {
+  kSlide,  ///< fitted once per slide on its tissue tiles (fit_stain_on_slide), the default
+  kTile,   ///< fitted on every tile
+};
+
+/// The `stain:` section of a job config (extract; segment will share it).
+struct StainConfig {
+  bool enabled = false;                      ///< the section is present
+  std::optional<StainMethod> method;         ///< default: the target's (macenko for an image)
+  std::string target = "macenko-reference";  ///< params JSON, preset name, or an image to fit
+  StainFitScope fit = StainFitScope::kSlide;
+  double fit_spacing_um = 2.0;  ///< spacing of the slide-level fit's tiles (um/px)
+
+  /// Throws kInvalidConfig naming the key.
+  void validate() const;
+};
+
+/// Tile counters of a stain stage, added to from many threads.
+struct StainCounts {
+  std::int64_t tiles = 0;
+  std::int64_t normalized = 0;
+  std::int64_t without_tissue = 0;  ///< returned unchanged: no tissue pixel
+  std::int64_t degenerate = 0;      ///< returned unchanged: too few stain pixels / one colour
+};
+
+/// A pipeline stage normalizing tiles: built once per job (the target is resolved once), then
+/// prepared per slide, then `apply` from the parallel stage of run_tile_pipeline.
+class StainStage {
+ public:
+  explicit StainStage(const StainConfig& config);
+  ~StainStage();
+  StainStage(const StainStage&) = delete;
+  StainStage& operator=(const StainStage&) = delete;
+
+  /// With fit slide, fits the slide's own stains on its tissue (mask) at fit_spacing_um; the
+  /// counters restart. Not thread-safe: call it before the slide's tiles.
+  void begin_slide(const SlideReader& slide, const TissueMask& mask, const std::string& slide_id);
+  /// The normalized RGB tile (CV_8UC3, same size). Const and thread-safe.
+  cv::Mat apply(const cv::Mat& rgb) const;
+  /// The counters since begin_slide.
+  StainCounts counts() const;
+  const StainParams& target() const { return target_; }
+
+ private:
+  struct Counters;
+  StainConfig config_;
+  StainParams target_;
+  std::unique_ptr<StainNormalizer> normalizer_;
+  std::unique_ptr<Counters> counters_;
+};
+
+/// `slidestream stain normalize-slide`: the whole slide normalized at level 0 into a pyramidal
+/// JPEG TIFF (same size and spacing), streamed through the tile scheduler in bounded memory.
+struct NormalizeSlideJob {
+  std::filesystem::path input;
+  std::filesystem::path output;  ///< .tif
+  StainConfig stain;             ///< enabled is ignored (always on)
+  OpenOptions open;
+  TissueOptions tissue;  ///< tiles with no tissue under this mask are copied as they are
+  int tile_size = 512;   ///< output tile side (px), a multiple of 16
+  int jpeg_quality = 90;
+  SchedulerOptions scheduler;
+
+  /// Throws kInvalidArgument naming the bad option.
+  void validate() const;
+};
+
+struct NormalizeSlideReport {
+  std::int64_t tiles = 0;
+  std::int64_t tiles_copied = 0;  ///< no tissue under the mask: copied as they are
+  StainCounts stain;              ///< of the tiles with tissue
+};
+NormalizeSlideReport run_stain_normalize_slide(const NormalizeSlideJob& job);
 
 /// `slidestream stain show`: a people-readable summary of stain parameters ...
 std::string stain_params_text(const StainParams& params);
@@ -122,7 +227,8 @@ struct ExtractConfig {
   std::string format = "hdf5";                  ///< "hdf5" or "png"
   int gzip_level = 4;
   SchedulerOptions scheduler;
-  std::string yaml;  ///< the resolved config, recorded in every output
+  StainConfig stain;  ///< `stain:` section: patches normalized in the parallel stage
+  std::string yaml;   ///< the resolved config, recorded in every output
 
   /// Throws kInvalidConfig naming the key and the fix.
   void validate() const;
@@ -156,6 +262,7 @@ struct SlideOutcome {
   std::string error;
   std::size_t patches = 0;
   double seconds = 0;
+  std::optional<StainCounts> stain;  ///< branch patches normalized (config with `stain:`)
 };
 
 struct BatchReport {

@@ -4,7 +4,9 @@
 // every tile's own stains (or LAB statistics) are fitted and mapped onto the reference's.
 //
 // Conventions: images are 8-bit RGB (CV_8UC3, R first; CV_8UC4 has its alpha dropped).
-// Optical density per channel is OD = -log10((I + 1) / Io), negative OD clamped to 0.
+// Optical density per channel is OD = -ln((I + 1) / Io), negative OD clamped to 0: natural log,
+// as in Macenko's reference code and torchstain, so beta = 0.15 and the reference maxima
+// (1.9705, 1.0308) mean what they mean there.
 // Pixels brighter than Io - 1 keep their excess brightness, so white background is unchanged.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 
 namespace slidestream {
@@ -25,7 +28,7 @@ StainMethod parse_stain_method(const std::string& name);
 /// Everything needed to normalize onto a reference, as fitted (or a preset). Plain values: the
 /// JSON round trip (to_json/from_json) is bit-exact.
 struct StainParams {
-  static constexpr int kVersion = 1;
+  static constexpr int kVersion = 2;  ///< 2: natural-log OD (1: log10, converted on load)
 
   StainMethod method = StainMethod::kMacenko;
   double io = 240.0;    ///< background (white) intensity, 0..255
@@ -36,6 +39,11 @@ struct StainParams {
   cv::Matx32d stain_matrix{0.5626, 0.2159, 0.7201, 0.8012, 0.4062, 0.5581};
   /// 99th percentile of the H and E concentrations over stain pixels (OD units).
   std::array<double, 2> max_concentrations{1.9705, 1.0308};
+  /// The tint two stains cannot explain: tissue OD along the stain plane's normal (unit
+  /// H x E) over the tissue's OD summed over channels. Normalization moves each tile's
+  /// off-plane OD from its own ratio to this one (in proportion to each pixel's OD), so an
+  /// image normalized to its own parameters is unchanged and white background stays white.
+  double offplane_ratio = 0.0;
   /// Reinhard: mean and standard deviation of L*, a*, b* (CIELAB, L in 0..100) over tissue.
   std::array<double, 3> lab_mean{0.0, 0.0, 0.0};
   std::array<double, 3> lab_std{1.0, 1.0, 1.0};
@@ -91,15 +99,21 @@ class StainNormalizer {
  public:
   /// Throws kInvalidConfig for parameters that cannot be applied (non-finite, zero maxima).
   explicit StainNormalizer(StainParams target);
+  /// Maps fixed `source` parameters (e.g. fitted once on a whole slide, fit_stain on sampled
+  /// tissue) onto the target instead of fitting every tile: tiles of one slide then share one
+  /// mapping. Throws kInvalidConfig when the methods differ.
+  StainNormalizer(StainParams target, StainParams source);
 
   /// The normalized tile (CV_8UC3 RGB, same size). Const and thread-safe; `stats`, when given,
   /// belongs to the caller (one per thread).
   cv::Mat apply(const cv::Mat& rgb, ApplyStats* stats = nullptr) const;
 
   const StainParams& target() const { return target_; }
+  const std::optional<StainParams>& source() const { return source_; }
 
  private:
   StainParams target_;
+  std::optional<StainParams> source_;
 };
 
 /// Tissue pixels for Reinhard and for "does this tile have tissue": OD summed over the three
@@ -111,8 +125,9 @@ cv::Mat stain_pixel_mask(const cv::Mat& rgb, double io = 240.0, double beta = 0.
 
 /// HED jitter augmentation: decomposes with `params.stain_matrix` (least squares), then per
 /// stain k draws a ~ U(1 - sigma_factor, 1 + sigma_factor), b ~ U(-sigma_bias, sigma_bias) (OD
-/// units) and uses a * C_k + b. Deterministic for a seed. Background brighter than Io keeps its
-/// excess, so white stays white when b = 0.
+/// units) and uses a * C_k + b; the OD off the stain plane is kept, so sigmas of 0 return the
+/// image. Deterministic for a seed. Background brighter than Io keeps its excess, so white stays
+/// white when b = 0.
 cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_factor,
                    double sigma_bias, std::uint64_t seed);
 

@@ -29,6 +29,8 @@ void define_export(CLI::App& app);
 void define_train(CLI::App& app);
 void define_evaluate(CLI::App& app);
 void define_features(CLI::App& app);
+/// `slidestream stain fit|apply|show|normalize-slide` (commands_stain.cpp).
+void define_stain(CLI::App& app);
 
 /// Options every command that opens a slide shares: --mpp, --backend, --channels.
 struct SlideOptions {

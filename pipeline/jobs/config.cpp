@@ -218,6 +218,37 @@ void read_output(const YAML::Node& node, ExtractConfig& config) {
 
 }  // namespace
 
+// stain: { method, target, fit: slide|tile, fit_spacing_um }; present = enabled.
+void config::read_stain(const YAML::Node& node, StainConfig& stain) {
+  if (!node) {
+    return;
+  }
+  require_known_keys(node, "stain", {"method", "target", "fit", "fit_spacing_um"});
+  stain.enabled = true;
+  if (node["method"]) {
+    try {
+      stain.method = parse_stain_method(value_of<std::string>(node["method"], "stain.method"));
+    } catch (const Error& error) {
+      config_error("stain.method", error.what());
+    }
+  }
+  if (node["target"]) {
+    stain.target = value_of<std::string>(node["target"], "stain.target");
+  }
+  if (node["fit"]) {
+    const auto fit = value_of<std::string>(node["fit"], "stain.fit");
+    if (fit != "slide" && fit != "tile") {
+      config_error("stain.fit", "'" + fit +
+                                    "' is not slide (fit each slide's stains once, the default) "
+                                    "or tile (fit every tile)");
+    }
+    stain.fit = fit == "slide" ? StainFitScope::kSlide : StainFitScope::kTile;
+  }
+  if (node["fit_spacing_um"]) {
+    stain.fit_spacing_um = value_of<double>(node["fit_spacing_um"], "stain.fit_spacing_um");
+  }
+}
+
 void config::read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler) {
   require_known_keys(node, "scheduler", {"threads", "max_inflight"});
   if (!node) {
@@ -354,6 +385,14 @@ std::string resolved_yaml(const ExtractConfig& config) {
   root["labels"]["raster_rule"] = config.label_raster_rule;
   root["output"]["format"] = config.format;
   root["output"]["gzip_level"] = config.gzip_level;
+  if (config.stain.enabled) {  // absent when off, so configs without it record the same YAML
+    root["stain"]["method"] = config.stain.method
+                                  ? YAML::Node(stain_method_name(*config.stain.method))
+                                  : YAML::Node(YAML::NodeType::Null);
+    root["stain"]["target"] = config.stain.target;
+    root["stain"]["fit"] = config.stain.fit == StainFitScope::kSlide ? "slide" : "tile";
+    root["stain"]["fit_spacing_um"] = config.stain.fit_spacing_um;
+  }
   // The scheduler section is left out on purpose: it changes speed, never the output, and
   // outputs are byte-identical whatever the thread count.
   return YAML::Dump(root);
@@ -377,13 +416,16 @@ void ExtractConfig::validate() const {
   if (scheduler.threads < 0 || scheduler.max_inflight < 0) {
     config_error("scheduler", "threads and max_inflight must be >= 0 (0 = automatic)");
   }
+  if (stain.enabled) {
+    stain.validate();
+  }
 }
 
 ExtractConfig load_extract_config(const std::optional<fs::path>& path,
                                   const std::vector<std::string>& overrides) {
   YAML::Node root = config::load_root(path, overrides);
   require_known_keys(root, "config",
-                     {"geometry", "tiling", "tissue", "labels", "output", "scheduler"});
+                     {"geometry", "tiling", "tissue", "labels", "output", "scheduler", "stain"});
   ExtractConfig config;
   read_geometry(root["geometry"], config.geometry);
   read_tiling(root["tiling"], config);
@@ -391,6 +433,7 @@ ExtractConfig load_extract_config(const std::optional<fs::path>& path,
   read_labels(root["labels"], config);
   read_output(root["output"], config);
   read_scheduler(root["scheduler"], config.scheduler);
+  read_stain(root["stain"], config.stain);
   config.validate();
   config.yaml = resolved_yaml(config);
   return config;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "slidestream/jobs.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
 
@@ -40,6 +41,8 @@ BranchGeometry branch_of(const YAML::Node& node, const std::string& key);
 /// The `tissue:` and `scheduler:` sections, shared by every job config.
 void read_tissue(const YAML::Node& node, TissueOptions& tissue);
 void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler);
+/// The `stain:` section (extract and segment); present = enabled.
+void read_stain(const YAML::Node& node, StainConfig& stain);
 YAML::Node tissue_node(const TissueOptions& tissue);
 YAML::Node branch_node(const BranchGeometry& branch);
 

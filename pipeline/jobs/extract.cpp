@@ -143,8 +143,8 @@ std::vector<cv::Mat> labels_for(const LabelSource& source, const TileSpec& spec,
   return labels;
 }
 
-std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
-                          detail::DatasetSink& sink) {
+std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide, detail::DatasetSink& sink,
+                          StainStage* stain) {
   OpenOptions open = job.open;
   if (slide.mpp_um) {
     open.mpp_override_um = slide.mpp_um;
@@ -153,6 +153,9 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
   const ExtractConfig& config = job.config;
   const TissueMask mask = compute_tissue_mask(*reader, config.tissue);
   const LabelSource labels = load_labels(job, slide, reader->info());
+  if (stain != nullptr) {
+    stain->begin_slide(*reader, mask, slide.id);
+  }
   PlanOptions plan = config.tiling;
   if (config.tiles_within_annotations) {
     if (labels.annotations.empty()) {
@@ -186,6 +189,11 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide,
     run_tile_pipeline([&] { return planner.next(); }, tile_count,
                       [&](const TileSpec& spec) {
                         PatchSet patches = read_patch_set(*reader, spec, config.geometry);
+                        if (stain != nullptr) {
+                          for (cv::Mat& branch : patches.branches) {
+                            branch = stain->apply(branch);
+                          }
+                        }
                         if (labels.active()) {
                           patches.labels = labels_for(labels, spec, config);
                         }
@@ -220,6 +228,12 @@ void write_report(const ExtractJob& job, const BatchReport& report, const fs::pa
                             ? nlohmann::ordered_json(nullptr)
                             : nlohmann::ordered_json(std::string(error_code_name(slide.code)))},
          {"error", slide.error}});
+    if (slide.stain) {
+      json["slides"].back()["stain"] = {{"patches", slide.stain->tiles},
+                                        {"normalized", slide.stain->normalized},
+                                        {"without_tissue", slide.stain->without_tissue},
+                                        {"degenerate", slide.stain->degenerate}};
+    }
   }
   json["failed"] = report.failed();
   write_text_atomically(path, json.dump(2) + "\n");
@@ -239,6 +253,11 @@ BatchReport run_extract(const ExtractJob& job) {
           ? detail::make_png_sink(job.output, job.resume)
           : detail::make_hdf5_sink(job.output, job.config.gzip_level, job.resume);
   const std::vector<std::string> existing = sink->existing_slides();
+  // The stain target is resolved once for the batch; each slide is fitted in begin_slide.
+  std::unique_ptr<StainStage> stain;
+  if (job.config.stain.enabled) {
+    stain = std::make_unique<StainStage>(job.config.stain);
+  }
 
   BatchReport report;
   for (const SlideInput& slide : slides) {
@@ -253,8 +272,11 @@ BatchReport run_extract(const ExtractJob& job) {
     }
     const auto start = std::chrono::steady_clock::now();
     try {
-      outcome.patches = extract_slide(job, slide, *sink);
+      outcome.patches = extract_slide(job, slide, *sink, stain.get());
       outcome.ok = true;
+      if (stain) {
+        outcome.stain = stain->counts();
+      }
     } catch (const Error& error) {
       outcome.code = error.code();
       outcome.error = error.what();

@@ -2,6 +2,8 @@
 // a summary (with an optional colour swatch) of a parameters file.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <iomanip>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -37,8 +39,17 @@ cv::Mat read_rgb_image(const fs::path& path) {
 
 }  // namespace
 
+bool is_plain_image(const fs::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension == ".png" || extension == ".jpg" || extension == ".jpeg" || extension == ".bmp";
+}
+
 void StainFitJob::validate() const {
   options.validate();
+  slide.validate();
+  tissue.validate();
   if (mpp_um && !(*mpp_um > 0.0)) {
     throw Error(ErrorCode::kInvalidArgument, "--mpp must be positive");
   }
@@ -51,11 +62,24 @@ StainParams run_stain_fit(const StainFitJob& job) {
   if (options.fitted_on.empty()) {
     options.fitted_on = job.input.filename().string();
   }
-  StainParams params = fit_stain(read_rgb_image(job.input), job.method, options);
+  StainParams params;
+  if (is_plain_image(job.input)) {
+    params = fit_stain(read_rgb_image(job.input), job.method, options);
+  } else {
+    // A slide: its own tissue tiles, sampled under its tissue mask (fit_stain_on_slide).
+    OpenOptions open = job.open;
+    if (job.mpp_um) {
+      open.mpp_override_um = job.mpp_um;
+    }
+    const auto reader = open_slide(job.input, open);
+    const TissueMask mask = compute_tissue_mask(*reader, job.tissue);
+    SlideStainFitOptions sampling = job.slide;
+    sampling.fit = options;
+    params = fit_stain_on_slide(*reader, mask, job.method, sampling);
+  }
   params.save(job.output);
-  spdlog::info("wrote {} ({} fitted on {}{})", job.output.string(), stain_method_name(job.method),
-               options.fitted_on,
-               job.mpp_um ? " at " + std::to_string(*job.mpp_um) + " um/px" : std::string());
+  spdlog::info("wrote {} ({} fitted on {})", job.output.string(), stain_method_name(job.method),
+               options.fitted_on);
   return params;
 }
 
@@ -134,7 +158,7 @@ void write_stain_swatch(const StainParams& params, const fs::path& output) {
     const cv::Vec3d od = params.stain_matrix * mixes[square];
     cv::Scalar colour;
     for (int channel = 0; channel < 3; ++channel) {
-      colour[channel] = std::clamp(params.io * std::pow(10.0, -od[channel]) - 1.0, 0.0, 255.0);
+      colour[channel] = std::clamp(params.io * std::exp(-od[channel]) - 1.0, 0.0, 255.0);
     }
     if (params.method == StainMethod::kReinhard) {
       cv::Mat lab(1, 1, CV_32FC3,
