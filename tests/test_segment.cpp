@@ -376,3 +376,30 @@ TEST(Segment, BadConfigValuesAndShardsAreClearErrors) {
 
 }  // namespace
 }  // namespace slidestream
+
+namespace slidestream {
+namespace {
+
+TEST(Segment, AStainSectionNormalizesWhatTheModelSeesAndIsRecorded) {
+  const fs::path slide = lossless_slide();
+  testing::TempDir plain;
+  testing::TempDir stained;
+  PixelRuleModel model(true);
+  ASSERT_EQ(run_segment(job_for({slide.string()}, plain.path(), {"outputs.overlay=false"}), model)
+                .failed(),
+            0u);
+  const SegmentJob job = job_for({slide.string()}, stained.path(),
+                                 {"outputs.overlay=false", "stain.target=macenko-reference",
+                                  "stain.method=macenko", "stain.fit=tile"});
+  ASSERT_EQ(run_segment(job, model).failed(), 0u);
+  EXPECT_NE(job.config.yaml.find("macenko-reference"), std::string::npos);
+  const cv::Mat before = read_tiff_page(plain / "segment-2048" / "labels.tif", 0);
+  const cv::Mat after = read_tiff_page(stained / "segment-2048" / "labels.tif", 0);
+  EXPECT_GT(differing_pixels(before, after), 0u) << "normalized colours change the rule's classes";
+  // White background stays white; only pale tissue at the rule's threshold may cross it.
+  const int background_before = cv::countNonZero(before == 0);
+  EXPECT_NEAR(cv::countNonZero(after == 0), background_before, background_before * 0.02);
+}
+
+}  // namespace
+}  // namespace slidestream

@@ -48,6 +48,8 @@ struct SegmentConfig {
   /// overlaps are blended. Valid-convolution models always abut exactly with no blending.
   double overlap = 0.25;
   BlendMode blend = BlendMode::kGaussian;
+  /// `stain:` section: every branch patch normalized in the parallel read stage.
+  StainConfig stain;
   InferenceOptions inference;
   int batch_size = 8;
   SegmentOutputs outputs;

@@ -302,6 +302,16 @@ YAML::Node config::branch_node(const BranchGeometry& branch) {
   return node;
 }
 
+YAML::Node config::stain_node(const StainConfig& stain) {
+  YAML::Node node;
+  node["method"] = stain.method ? YAML::Node(stain_method_name(*stain.method))
+                                : YAML::Node(YAML::NodeType::Null);
+  node["target"] = stain.target;
+  node["fit"] = stain.fit == StainFitScope::kSlide ? "slide" : "tile";
+  node["fit_spacing_um"] = stain.fit_spacing_um;
+  return node;
+}
+
 YAML::Node config::tissue_node(const TissueOptions& tissue) {
   YAML::Node node;
   node["spacing_um"] = tissue.spacing_um;
@@ -386,12 +396,7 @@ std::string resolved_yaml(const ExtractConfig& config) {
   root["output"]["format"] = config.format;
   root["output"]["gzip_level"] = config.gzip_level;
   if (config.stain.enabled) {  // absent when off, so configs without it record the same YAML
-    root["stain"]["method"] = config.stain.method
-                                  ? YAML::Node(stain_method_name(*config.stain.method))
-                                  : YAML::Node(YAML::NodeType::Null);
-    root["stain"]["target"] = config.stain.target;
-    root["stain"]["fit"] = config.stain.fit == StainFitScope::kSlide ? "slide" : "tile";
-    root["stain"]["fit_spacing_um"] = config.stain.fit_spacing_um;
+    root["stain"] = config::stain_node(config.stain);
   }
   // The scheduler section is left out on purpose: it changes speed, never the output, and
   // outputs are byte-identical whatever the thread count.
@@ -433,7 +438,7 @@ ExtractConfig load_extract_config(const std::optional<fs::path>& path,
   read_labels(root["labels"], config);
   read_output(root["output"], config);
   read_scheduler(root["scheduler"], config.scheduler);
-  read_stain(root["stain"], config.stain);
+  config::read_stain(root["stain"], config.stain);
   config.validate();
   config.yaml = resolved_yaml(config);
   return config;

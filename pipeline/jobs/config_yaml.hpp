@@ -44,6 +44,7 @@ void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler);
 /// The `stain:` section (extract and segment); present = enabled.
 void read_stain(const YAML::Node& node, StainConfig& stain);
 YAML::Node tissue_node(const TissueOptions& tissue);
+YAML::Node stain_node(const StainConfig& stain);
 YAML::Node branch_node(const BranchGeometry& branch);
 
 /// The YAML file (or an empty map) with `--set section.key=value` overrides applied. Throws

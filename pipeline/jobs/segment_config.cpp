@@ -93,6 +93,9 @@ std::string resolved_yaml(const SegmentConfig& config) {
   }
   root["stitching"]["overlap"] = config.overlap;
   root["stitching"]["blend"] = blend_mode_name(config.blend);
+  if (config.stain.enabled) {
+    root["stain"] = config::stain_node(config.stain);
+  }
   root["inference"]["precision"] = precision_name(config.inference.precision);
   root["inference"]["mc_samples"] = config.inference.mc_samples;
   const SegmentOutputs& outputs = config.outputs;
@@ -119,6 +122,9 @@ std::string resolved_yaml(const SegmentConfig& config) {
 void SegmentConfig::validate() const {
   tissue.validate();
   inference.validate();
+  if (stain.enabled) {
+    stain.validate();
+  }
   if (min_tissue_fraction < 0 || min_tissue_fraction > 1) {
     config_error("tiling.min_tissue_fraction", "must be between 0 and 1");
   }
@@ -160,12 +166,14 @@ void SegmentConfig::validate() const {
 SegmentConfig load_segment_config(const std::optional<fs::path>& path,
                                   const std::vector<std::string>& overrides) {
   YAML::Node root = config::load_root(path, overrides);
-  require_known_keys(root, "config",
-                     {"tissue", "tiling", "stitching", "inference", "outputs", "scheduler"});
+  require_known_keys(
+      root, "config",
+      {"tissue", "tiling", "stitching", "stain", "inference", "outputs", "scheduler"});
   SegmentConfig config;
   config::read_tissue(root["tissue"], config.tissue);
   read_tiling(root["tiling"], config);
   read_stitching(root["stitching"], config);
+  config::read_stain(root["stain"], config.stain);
   read_inference(root["inference"], config);
   read_outputs(root["outputs"], config.outputs);
   config::read_scheduler(root["scheduler"], config.scheduler);

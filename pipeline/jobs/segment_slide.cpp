@@ -93,7 +93,8 @@ struct PipelineContext {
   TilePlanner& planner;
   PredictionJournal& journal;
   const SegmentConfig& config;
-  std::uint64_t skip = 0;  // tiles of the plan already in the journal
+  const StainStage* stain = nullptr;  // normalizes every branch patch when set
+  std::uint64_t skip = 0;             // tiles of the plan already in the journal
   std::atomic<double> read_s{0};
   std::atomic<double> inference_s{0};
   std::atomic<double> write_s{0};
@@ -140,7 +141,13 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
                   StageTimer timer(context.read_s);
                   batch->patches.resize(batch->specs.size());
                   tbb::parallel_for(std::size_t{0}, batch->specs.size(), [&](std::size_t i) {
-                    batch->patches[i] = read_patch_set(context.reader, batch->specs[i], geometry);
+                    PatchSet patches = read_patch_set(context.reader, batch->specs[i], geometry);
+                    if (context.stain != nullptr) {
+                      for (cv::Mat& branch : patches.branches) {
+                        branch = context.stain->apply(branch);
+                      }
+                    }
+                    batch->patches[i] = std::move(patches);
                   });
                   return batch;
                 }) &
@@ -329,7 +336,13 @@ SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model, const
     if (result.resumed > 0) {
       spdlog::info("{}: resuming after {} of {} tiles", input.id, result.resumed, result.planned);
     }
+    std::unique_ptr<StainStage> stain;
+    if (config.stain.enabled) {
+      stain = std::make_unique<StainStage>(config.stain);
+      stain->begin_slide(*reader, mask, input.id);
+    }
     PipelineContext context{*reader, model, planner, journal, config};
+    context.stain = stain.get();
     context.skip = result.resumed;
     start = Clock::now();
     run_pipeline(context, result.planned - result.resumed, input.id);
