@@ -66,7 +66,7 @@ slidestream::StainParams fitted(StainMethod method) {
 void BM_Apply(benchmark::State& state, StainMethod method) {
   const cv::Mat tile = image_of_side(512);
   const slidestream::StainNormalizer normalizer(fitted(method));
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     cv::Mat output = normalizer.apply(tile);
     benchmark::DoNotOptimize(output.data);
   }
@@ -80,7 +80,7 @@ void BM_ApplySlideFit(benchmark::State& state, StainMethod method) {
   const cv::Mat tile = image_of_side(512);
   const slidestream::StainNormalizer normalizer(fitted(method),
                                                 slidestream::fit_stain(tile, method));
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     cv::Mat output = normalizer.apply(tile);
     benchmark::DoNotOptimize(output.data);
   }
@@ -98,7 +98,7 @@ void BM_BaselineCvMat(benchmark::State& state) {
       (params.stain_matrix.t() * params.stain_matrix).inv() * params.stain_matrix.t();
   const cv::Matx33f map(params.stain_matrix * pinv);
   const float io = static_cast<float>(params.io);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     cv::Mat scaled;
     tile.convertTo(scaled, CV_32F, 1.0 / io, 1.0 / io);
     cv::Mat od;
@@ -119,7 +119,7 @@ void BM_BaselineCvMat(benchmark::State& state) {
 
 void BM_Fit(benchmark::State& state, StainMethod method) {
   const cv::Mat image = image_of_side(1000);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     const slidestream::StainParams params = slidestream::fit_stain(image, method);
     benchmark::DoNotOptimize(params.stain_matrix.val[0]);
   }

@@ -260,6 +260,7 @@ class NativeModel final : public TorchModel {
     torch::manual_seed(options_.seed);
     net_->set_mc_dropout(true);
     std::vector<torch::Tensor> samples;
+    samples.reserve(static_cast<std::size_t>(options_.mc_samples));
     for (int i = 0; i < options_.mc_samples; ++i) {
       samples.push_back(torch::softmax(logits(inputs).to(torch::kFloat), 1));
     }

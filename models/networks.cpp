@@ -44,7 +44,7 @@ ConvBlockImpl::ConvBlockImpl(int in_channels, int out_channels, bool valid, bool
   register_module("block", block_);
 }
 
-torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
+torch::Tensor ConvBlockImpl::forward(const torch::Tensor& x) {
   return block_->forward(x);
 }
 
@@ -56,7 +56,7 @@ BranchImpl::BranchImpl(const ModelDescription& description, int hook_level, int 
       hook_level_(hook_level) {
   int in_channels = 3;
   for (int d = 0; d < depth_; ++d) {
-    encoder_.push_back(
+    encoder_.emplace_back(
         register_module("encoder" + std::to_string(d),
                         ConvBlock(in_channels, channels(d), valid_, description.batch_norm)));
     in_channels = channels(d);
@@ -123,9 +123,9 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelDescription& description)
     const bool hooked = b < hooks_.size();
     const int hook_level = hooked ? hooks_[b].target_level : -1;
     const int hook_channels = hooked ? (description.filters << hooks_[b].context_level) : 0;
-    branches_.push_back(register_module("branch" + std::to_string(b),
-                                        Branch(description, hook_level, hook_channels)));
-    heads_.push_back(register_module(
+    branches_.emplace_back(register_module("branch" + std::to_string(b),
+                                           Branch(description, hook_level, hook_channels)));
+    heads_.emplace_back(register_module(
         "head" + std::to_string(b),
         torch::nn::Conv2d(torch::nn::Conv2dOptions(
             description.filters, static_cast<std::int64_t>(description.classes.size()), 1))));

@@ -20,7 +20,7 @@ namespace slidestream::models {
 class ConvBlockImpl : public torch::nn::Module {
  public:
   ConvBlockImpl(int in_channels, int out_channels, bool valid, bool batch_norm);
-  torch::Tensor forward(torch::Tensor x);
+  torch::Tensor forward(const torch::Tensor& x);
 
  private:
   torch::nn::Sequential block_;

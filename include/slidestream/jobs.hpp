@@ -299,7 +299,7 @@ struct EvaluationReport {
   Size size;
   std::vector<LabelClass> classes;
   ConfusionMatrix confusion{1};
-  std::int64_t ignored_pixels = 0;   ///< truth == ignore
+  std::int64_t ignored_pixels = 0;  ///< truth == ignore
   std::int64_t unlisted_truth_pixels = 0;
   std::string json() const;   ///< schema slidestream.evaluate/1 (docs/FORMATS.md)
   std::string table() const;  ///< for people: per-class rows and the matrix
