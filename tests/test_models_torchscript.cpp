@@ -18,29 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The exports, written once per test process into the build folder.
 const fs::path& exports() {
-  static const fs::path dir = [] {
-    const fs::path out = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata" / "torchscript";
-    const fs::path script = fs::path(SLIDESTREAM_SOURCE_DIR) / "examples/export_torchscript.py";
-    // Exported once per build folder (python + torch start slowly); again when the script changes.
-    const fs::path last = out / "colour" / "model.yaml";
-    if (fs::exists(last) && fs::last_write_time(last) > fs::last_write_time(script)) {
-      return out;
-    }
-    // A private folder renamed into place, so parallel test processes never see half an export.
-    const fs::path temp = out.string() + ".tmp" + std::to_string(::getpid());
-    const auto result = testing::run_shell(std::string(SLIDESTREAM_TORCH_PYTHON) + " " +
-                                           script.string() + " " + temp.string());
-    if (result.exit_code != 0) {
-      return fs::path();
-    }
-    std::error_code ignored;
-    fs::remove_all(out, ignored);
-    fs::rename(temp, out, ignored);
-    return out;
-  }();
-  return dir;
+  return testing::torchscript_exports();
 }
 
 #define REQUIRE_EXPORTS()                                                   \

@@ -1,6 +1,7 @@
 #include "test_support.hpp"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <opencv2/core.hpp>
 #include <random>
+#include <string>
 
 namespace fs = std::filesystem;
 
@@ -94,6 +96,30 @@ CommandResult run_shell(const std::string& command) {
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+const fs::path& torchscript_exports() {
+  static const fs::path dir = [] {
+    const fs::path out = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata" / "torchscript";
+    const fs::path script = fs::path(SLIDESTREAM_SOURCE_DIR) / "examples/export_torchscript.py";
+    // Exported once per build folder (python + torch start slowly); again when the script changes.
+    const fs::path last = out / "colour" / "model.yaml";
+    if (fs::exists(last) && fs::last_write_time(last) > fs::last_write_time(script)) {
+      return out;
+    }
+    // A private folder renamed into place, so parallel test processes never see half an export.
+    const fs::path temp = out.string() + ".tmp" + std::to_string(::getpid());
+    const auto result = run_shell(std::string(SLIDESTREAM_TORCH_PYTHON) + " " + script.string() +
+                                  " " + temp.string());
+    if (result.exit_code != 0) {
+      return fs::path();
+    }
+    std::error_code ignored;
+    fs::remove_all(out, ignored);
+    fs::rename(temp, out, ignored);
+    return out;
+  }();
+  return dir;
 }
 
 }  // namespace slidestream::testing

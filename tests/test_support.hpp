@@ -52,6 +52,10 @@ CommandResult run_cli(const std::string& arguments, bool with_stderr = true);
 /// Runs any shell command; returns its exit code and combined output.
 CommandResult run_shell(const std::string& command);
 
+/// The models exported by examples/export_torchscript.py (Debian's python3-torch) into the
+/// build folder, once per build folder; empty when python3-torch is missing.
+const std::filesystem::path& torchscript_exports();
+
 }  // namespace slidestream::testing
 
 /// Skips the current test, saying which data it needs, when a test data file is absent.

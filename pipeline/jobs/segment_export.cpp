@@ -158,7 +158,7 @@ fs::path write_overlay(const ExportJob& job, const PredictionCache& cache, doubl
     values = sample_nearest([&](const Rect& region) { return cache.read_labels(region); },
                             layout.raster_px, size, band_rows);
   }
-  const fs::path path = job.slide_dir / "overlay.png";
+  fs::path path = job.slide_dir / "overlay.png";
   write_png_atomically(render_overlay(thumbnail.rgb, values, options), path);
   return path;
 }

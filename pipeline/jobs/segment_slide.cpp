@@ -164,7 +164,7 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
                   return batch;
                 }) &
             tbb::make_filter<BatchPtr, void>(
-                tbb::filter_mode::serial_in_order, [&](BatchPtr batch) {
+                tbb::filter_mode::serial_in_order, [&](const BatchPtr& batch) {
                   StageTimer timer(context.write_s);
                   if (batch->outputs.size() != batch->specs.size()) {
                     throw Error(ErrorCode::kModelError, "the model returned " +
