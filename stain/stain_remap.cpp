@@ -44,7 +44,8 @@ cv::Mat linear_remap(const cv::Mat& rgb, const IntensityTable& table, const cv::
             map(channel, 0) * r + map(channel, 1) * g + map(channel, 2) * b + offset[channel];
         const float value = table.intensity(mapped) + table.excess(in[col + channel]);
         out[col + channel] =
-            static_cast<std::uint8_t>(std::min(std::max(value, 0.0F), 255.0F) + 0.5F);
+            static_cast<std::uint8_t>(  // NOLINT(bugprone-incorrect-roundings): value >= 0
+                std::min(std::max(value, 0.0F), 255.0F) + 0.5F);
       }
     }
   }
