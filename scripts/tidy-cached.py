@@ -55,12 +55,16 @@ def main() -> int:
             if arg in ("-c", "-MD", "-MMD"):
                 continue
             cleaned.append(arg)
+        # Keys do not depend on where the checkout lives, so a fresh clone reuses them.
+        def portable(data: bytes) -> bytes:
+            return data.replace(str(build).encode(), b"<build>").replace(str(root).encode(),
+                                                                          b"<root>")
         digest = base.copy()
-        digest.update(" ".join(cleaned).encode())
+        digest.update(portable(" ".join(cleaned).encode()))
         pre = subprocess.run(cleaned + ["-E", "-P"], cwd=entry["directory"], capture_output=True)
         if pre.returncode != 0:
             return ""
-        digest.update(pre.stdout)
+        digest.update(portable(pre.stdout))
         return digest.hexdigest()
 
     def check(path: pathlib.Path):

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -111,21 +112,23 @@ TEST(SegmentCli, TheCmuAperioSlideSegmentsEndToEndIntoWellFormedOutputs) {
                        " -o " + out.path().string() + " -q --heatmaps");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const fs::path dir = out / "CMU-1-Small-Region";
+  std::ifstream report_stream(dir / "report.json");
+  const auto report = nlohmann::json::parse(report_stream);
   openslide_t* labels = openslide_open((dir / "labels.tif").c_str());
   ASSERT_NE(labels, nullptr);
   std::int64_t width = 0;
   std::int64_t height = 0;
   openslide_get_level0_dimensions(labels, &width, &height);
-  // 2220 x 2967 px at 0.499 um/px, output at 0.5 um/px.
-  EXPECT_EQ(width, 2216);
-  EXPECT_EQ(height, 2961);
+  // 2220 x 2967 px at the slide's spacing, covered by whole output pixels at 0.5 um/px.
+  const double mpp = report["slide"]["mpp"][0].get<double>();
+  EXPECT_NEAR(mpp, 0.499, 1e-3);
+  EXPECT_EQ(width, static_cast<std::int64_t>(std::ceil(2220 * mpp / 0.5)));
+  EXPECT_EQ(height, static_cast<std::int64_t>(std::ceil(2967 * mpp / 0.5)));
   openslide_close(labels);
   std::ifstream geojson_stream(dir / "annotations.geojson");
   const auto geojson = nlohmann::json::parse(geojson_stream);
   EXPECT_EQ(geojson["type"], "FeatureCollection");
   EXPECT_FALSE(geojson["features"].empty());
-  std::ifstream report_stream(dir / "report.json");
-  const auto report = nlohmann::json::parse(report_stream);
   EXPECT_EQ(report["slide"]["mpp_source"], "openslide.mpp");
   EXPECT_GT(report["tiles"]["processed"].get<int>(), 0);
   for (const char* name : {"prob_background.tif", "prob_pink.tif", "prob_purple.tif", "overlay.png",
