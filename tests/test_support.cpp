@@ -100,7 +100,7 @@ CommandResult run_shell(const std::string& command) {
 
 const fs::path& torchscript_exports() {
   static const fs::path dir = [] {
-    const fs::path out = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata" / "torchscript";
+    fs::path out = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata" / "torchscript";
     const fs::path script = fs::path(SLIDESTREAM_SOURCE_DIR) / "examples/export_torchscript.py";
     // Exported once per build folder (python + torch start slowly); again when the script changes.
     const fs::path last = out / "colour" / "model.yaml";

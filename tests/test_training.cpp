@@ -132,6 +132,7 @@ TEST(PatchDataset, MissingFileIsNotFoundAndOtherFilesAreCorrupt) {
 
 TEST(SlideSplit, ValidationNeverSharesASlideWithTraining) {
   std::vector<std::string> ids;
+  ids.reserve(30);
   for (int i = 0; i < 30; ++i) {
     ids.push_back("slide-" + std::to_string(i));
   }
@@ -168,7 +169,7 @@ PatchSet registered_patch_set() {
   labels(cv::Rect(10, 40, 36, 10)).setTo(1);
   for (int b = 0; b < 2; ++b) {
     set.branches.push_back(rgb.clone());
-    set.valid.push_back(cv::Mat(64, 64, CV_8UC1, cv::Scalar(255)));
+    set.valid.emplace_back(64, 64, CV_8UC1, cv::Scalar(255));
     set.labels.push_back(labels.clone());
   }
   return set;
