@@ -69,8 +69,9 @@ class IntensityTable {
   float intensity(float od) const {
     const float position = std::min(std::max((od - kMinOd) * kStepsPerOd, 0.0F), last_);
     // position >= 0, so adding 0.5 rounds correctly (and is cheaper than lround).
-    return values_[static_cast<std::size_t>(position +
-                                            0.5F)];  // NOLINT(bugprone-incorrect-roundings)
+    // NOLINTBEGIN(bugprone-incorrect-roundings)
+    return values_[static_cast<std::size_t>(position + 0.5F)];
+    // NOLINTEND(bugprone-incorrect-roundings)
   }
   float excess(std::uint8_t original) const { return excess_[original]; }
   /// The OD of each 8-bit input value (as OdTable, in float).

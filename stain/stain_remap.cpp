@@ -43,9 +43,11 @@ cv::Mat linear_remap(const cv::Mat& rgb, const IntensityTable& table, const cv::
         const float mapped =
             map(channel, 0) * r + map(channel, 1) * g + map(channel, 2) * b + offset[channel];
         const float value = table.intensity(mapped) + table.excess(in[col + channel]);
+        // The value is clamped to >= 0, so adding 0.5 rounds correctly (cheaper than lround).
+        // NOLINTBEGIN(bugprone-incorrect-roundings)
         out[col + channel] =
-            static_cast<std::uint8_t>(  // NOLINT(bugprone-incorrect-roundings): value >= 0
-                std::min(std::max(value, 0.0F), 255.0F) + 0.5F);
+            static_cast<std::uint8_t>(std::min(std::max(value, 0.0F), 255.0F) + 0.5F);
+        // NOLINTEND(bugprone-incorrect-roundings)
       }
     }
   }

@@ -124,7 +124,7 @@ void expect_crop_covers_target_fov(double target_um, double context_um, std::int
   const std::int64_t crop = *context - *target;
   ASSERT_EQ(crop % 2, 0);
   const double context_left_um = -static_cast<double>(*context) * context_step / 2;
-  const double cropped_left_um = context_left_um + static_cast<double>(crop / 2) * context_step;
+  const double cropped_left_um = context_left_um + static_cast<double>(crop) / 2 * context_step;
   const double target_left_um = -static_cast<double>(*target) * target_step / 2;
   EXPECT_DOUBLE_EQ(cropped_left_um, target_left_um);
   EXPECT_DOUBLE_EQ(static_cast<double>(*target) * context_step,

@@ -57,6 +57,7 @@ double parity_error(const fs::path& dir) {
     }
   }
   std::vector<const PatchSet*> batch;
+  batch.reserve(sets.size());
   for (const auto& set : sets) {
     batch.push_back(&set);
   }

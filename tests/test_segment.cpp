@@ -18,9 +18,12 @@ namespace fs = std::filesystem;
 namespace slidestream {
 namespace {
 
-const std::vector<LabelClass> kClasses{{"background", 0, {255, 255, 255}},
-                                       {"stroma", 1, {255, 105, 180}},
-                                       {"tumour", 2, {128, 0, 128}}};
+const std::vector<LabelClass>& rule_classes() {
+  static const std::vector<LabelClass> list{{"background", 0, {255, 255, 255}},
+                                            {"stroma", 1, {255, 105, 180}},
+                                            {"tumour", 2, {128, 0, 128}}};
+  return list;
+}
 
 // The rule the fake model applies to each pixel of its target patch: white -> background,
 // blue at least as strong as red -> tumour, otherwise stroma.
@@ -35,7 +38,7 @@ cv::Mat rule_labels(const cv::Mat& rgb) {
   cv::Mat labels(rgb.size(), CV_8UC1);
   for (int y = 0; y < rgb.rows; ++y) {
     for (int x = 0; x < rgb.cols; ++x) {
-      labels.at<std::uint8_t>(y, x) = kClasses[rule_class(rgb.at<cv::Vec3b>(y, x))].value;
+      labels.at<std::uint8_t>(y, x) = rule_classes()[rule_class(rgb.at<cv::Vec3b>(y, x))].value;
     }
   }
   return labels;
@@ -51,10 +54,10 @@ class PixelRuleModel : public SegmentationModel {
     geometry_.output = {2.0, valid ? Size{32, 32} : Size{64, 64}};
     description_.architecture = "pixel-rule";
     description_.geometry = geometry_;
-    description_.classes = kClasses;
+    description_.classes = rule_classes();
   }
   const ModelGeometry& geometry() const override { return geometry_; }
-  const std::vector<LabelClass>& classes() const override { return kClasses; }
+  const std::vector<LabelClass>& classes() const override { return rule_classes(); }
   bool valid_convolutions() const override { return valid_; }
   std::string architecture() const override { return "pixel-rule"; }
   std::string weights_sha256() const override { return valid_ ? "valid-rule" : "same-rule"; }
@@ -337,7 +340,7 @@ TEST(Segment, TheGeoJsonHoldsTheClassesWithTheirAreas) {
         feature["properties"]["measurements"]["Area um^2"].get<double>();
   }
   const cv::Mat labels = read_tiff_page(out / "segment-2048" / "labels.tif", 0);
-  for (const LabelClass& label : {kClasses[1], kClasses[2]}) {
+  for (const LabelClass& label : {rule_classes()[1], rule_classes()[2]}) {
     const double expected = cv::countNonZero(labels == label.value) * 4.0;  // 2 um/px
     EXPECT_NEAR(area[label.name], expected, expected * 0.01 + 1.0) << label.name;
   }
