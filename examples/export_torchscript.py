@@ -19,8 +19,14 @@ class 2 (purple, haematoxylin-like). The output is the centre 64 x 64 px of the 
 chosen class and 0 for the others, so the argmax is exact and the softmax of the chosen class is
 e^10 / (e^10 + 2). Segment tests use it to know the expected label map exactly.
 
-Reference files per directory (for tests/test_models.cpp): reference_input<b>.u8 (N x H x W x 3
-uint8 RGB for branch b), reference_probs.f32 (N x C x h x w float32 softmax, little endian);
+The U-Net declares its embedding (for `slidestream features`) as an exported method, `embed`:
+the bottleneck average-pooled to N x 16 (model.yaml `embedding: {method: embed}`); the two-input
+model as element 1 of its forward's tuple, the context features N x 4 x 64 x 64, which
+slidestream average-pools to N x 4 (`embedding: {output: 1}`).
+
+Reference files per directory (for tests/test_models_torchscript.cpp): reference_input<b>.u8
+(N x H x W x 3 uint8 RGB for branch b), reference_probs.f32 (N x C x h x w float32 softmax,
+little endian), reference_embedding.f32 (N x D float32, when the model declares an embedding);
 N is in reference.txt. Inputs are normalised as model.yaml says: x = (rgb / 255 - mean) / std.
 
 Needs PyTorch (Debian: python3-torch) and numpy.
@@ -56,6 +62,12 @@ class SmallUNet(nn.Module):
         self.up0 = nn.Conv2d(2 * f, f, 3, padding=1)
         self.dec0 = block(2 * f, f)
         self.head = nn.Conv2d(f, n_classes, 1)
+
+    @torch.jit.export
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The bottleneck, average-pooled: N x 4f."""
+        e1 = self.enc1(F.max_pool2d(self.enc0(x), 2))
+        return self.mid(F.max_pool2d(e1, 2)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e0 = self.enc0(x)
@@ -111,7 +123,8 @@ def yaml_text(branches, output, classes, mean, std):
 
 
 def export(directory, module, branches, output, classes, mean=(0.0,) * 3, std=(1.0,) * 3,
-           trace=False):
+           trace=False, embedding=None):
+    """embedding: None, ("method", NAME) or ("output", INDEX), as model.yaml declares it."""
     os.makedirs(directory, exist_ok=True)
     module.eval()
     rng = np.random.default_rng(7)
@@ -128,6 +141,13 @@ def export(directory, module, branches, output, classes, mean=(0.0,) * 3, std=(1
         out = scripted(*inputs)
         logits = out[0] if isinstance(out, tuple) else out
         probs = torch.softmax(logits.float(), 1).numpy().astype("<f4")
+        if embedding is not None:
+            kind, value = embedding
+            features = getattr(scripted, value)(*inputs) if kind == "method" else out[value]
+            if features.dim() == 4:
+                features = features.mean(dim=(2, 3))
+            features.numpy().astype("<f4").tofile(
+                os.path.join(directory, "reference_embedding.f32"))
     for b, u8 in enumerate(inputs_u8):
         u8.tofile(os.path.join(directory, f"reference_input{b}.u8"))
     probs.tofile(os.path.join(directory, "reference_probs.f32"))
@@ -137,6 +157,8 @@ def export(directory, module, branches, output, classes, mean=(0.0,) * 3, std=(1
         sha256 = hashlib.sha256(f.read()).hexdigest()
     text = yaml_text(branches, output, classes, mean, std)
     text += f"weights: {{file: model.pt, sha256: {sha256}}}\n"
+    if embedding is not None:
+        text += f"embedding: {{{embedding[0]}: {embedding[1]}}}\n"
     text += "training: {source: examples/export_torchscript.py}\n"
     with open(os.path.join(directory, "model.yaml"), "w") as f:
         f.write(text)
@@ -151,9 +173,10 @@ def main():
     three = [("background", 0, (255, 255, 255)), ("stroma", 1, (255, 105, 180)),
              ("nuclei", 2, (90, 40, 160))]
     export(os.path.join(out, "unet"), SmallUNet(), [(0.5, 64)], (0.5, 64), three,
-           mean=(0.8, 0.6, 0.7), std=(0.2, 0.25, 0.2))
+           mean=(0.8, 0.6, 0.7), std=(0.2, 0.25, 0.2), embedding=("method", "embed"))
     export(os.path.join(out, "two_input"), TwoInputModel(), [(0.5, 64), (2.0, 64)], (0.5, 64),
-           [("background", 0, (0, 0, 0)), ("tumour", 1, (200, 0, 0))], trace=True)
+           [("background", 0, (0, 0, 0)), ("tumour", 1, (200, 0, 0))], trace=True,
+           embedding=("output", 1))
     export(os.path.join(out, "colour"), ColourClassifier(), [(0.5, 72)], (0.5, 64),
            [("background", 0, (255, 255, 255)), ("pink", 1, (255, 105, 180)),
             ("purple", 2, (90, 40, 160))])

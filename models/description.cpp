@@ -174,7 +174,7 @@ LabelClass read_class(const YAML::Node& node, const std::string& where) {
 ModelDescription parse_description(const YAML::Node& root) {
   check_keys(root,
              {"format", "architecture", "branches", "output", "classes", "normalisation", "filters",
-              "depth", "batch_norm", "padding", "dropout", "weights", "training"},
+              "depth", "batch_norm", "padding", "dropout", "weights", "training", "embedding"},
              "top level");
   if (root["format"] && root["format"].as<std::string>() != kFormat) {
     fail("format", "'" + root["format"].as<std::string>() + "' is not " + kFormat);
@@ -207,6 +207,11 @@ ModelDescription parse_description(const YAML::Node& root) {
     check_keys(weights, {"file", "sha256"}, "weights");
     description.weights_file = weights["file"].as<std::string>(description.weights_file);
     description.weights_sha256 = weights["sha256"].as<std::string>("");
+  }
+  if (const auto embedding = root["embedding"]) {
+    check_keys(embedding, {"method", "output"}, "embedding");
+    description.embedding_method = embedding["method"].as<std::string>("");
+    description.embedding_output = embedding["output"].as<int>(-1);
   }
   if (const auto training = root["training"]) {
     YAML::Emitter out;
@@ -278,6 +283,16 @@ void save_model_description(const ModelDescription& description, const fs::path&
   out << YAML::Key << "weights" << YAML::Value << YAML::BeginMap << YAML::Key << "file"
       << YAML::Value << description.weights_file << YAML::Key << "sha256" << YAML::Value
       << description.weights_sha256 << YAML::EndMap;
+  if (!description.embedding_method.empty() || description.embedding_output >= 0) {
+    out << YAML::Key << "embedding" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (!description.embedding_method.empty()) {
+      out << YAML::Key << "method" << YAML::Value << description.embedding_method;
+    }
+    if (description.embedding_output >= 0) {
+      out << YAML::Key << "output" << YAML::Value << description.embedding_output;
+    }
+    out << YAML::EndMap;
+  }
   if (!description.training_yaml.empty()) {
     out << YAML::Key << "training" << YAML::Value << YAML::Load(description.training_yaml);
   }
@@ -361,8 +376,23 @@ void ModelDescription::validate() const {
   if (weights_file.empty()) {
     fail("weights.file", "names the weights file in the model directory");
   }
+  const bool declares_embedding = !embedding_method.empty() || embedding_output >= 0;
   if (architecture == "torchscript") {
+    if (!embedding_method.empty() && embedding_output >= 0) {
+      fail("embedding",
+           "give either method (an exported method of the module) or output (an "
+           "element of forward's tuple), not both");
+    }
+    if (embedding_output == 0) {
+      fail("embedding.output",
+           "element 0 of forward's tuple is the logits; the embedding is "
+           "a later element (1, 2, ...)");
+    }
     return;
+  }
+  if (declares_embedding) {
+    fail("embedding", "only TorchScript models declare an embedding; native " + architecture +
+                          " models embed the pooled bottleneck of their target branch");
   }
   if (filters < 1 || depth < 1 || depth > 6) {
     fail("filters/depth", "filters >= 1 and depth 1..6 are needed");

@@ -110,12 +110,28 @@ class TorchModel : public SegmentationModel {
   /// A forward pass on zeros (batch of 1): checks the output shape and warms caches up.
   void warm_up() {
     c10::InferenceMode guard;
+    checked_logits(zero_inputs());
+  }
+
+  /// One all-zero input per branch, batch 1.
+  std::vector<torch::Tensor> zero_inputs() const {
     std::vector<torch::Tensor> inputs;
     for (const auto& branch : description_.geometry.branches) {
       inputs.push_back(torch::zeros({1, 3, branch.size_px.height, branch.size_px.width},
                                     torch::TensorOptions().device(device_).dtype(dtype_)));
     }
-    checked_logits(inputs);
+    return inputs;
+  }
+
+  /// The rows of an N x D fp32 CPU tensor.
+  static std::vector<std::vector<float>> rows_of(const torch::Tensor& features) {
+    std::vector<std::vector<float>> rows;
+    rows.reserve(static_cast<std::size_t>(features.size(0)));
+    for (std::int64_t n = 0; n < features.size(0); ++n) {
+      const float* begin = features[n].data_ptr<float>();
+      rows.emplace_back(begin, begin + features.size(1));
+    }
+    return rows;
   }
 
   torch::Tensor checked_logits(const std::vector<torch::Tensor>& inputs) {
@@ -222,14 +238,8 @@ class NativeModel final : public TorchModel {
       return {};
     }
     c10::InferenceMode guard;
-    const torch::Tensor features =
-        net_->embed(input_tensors(batch).front()).to(torch::kCPU).to(torch::kFloat).contiguous();
-    std::vector<std::vector<float>> rows;
-    for (std::int64_t n = 0; n < features.size(0); ++n) {
-      const float* begin = features[n].data_ptr<float>();
-      rows.emplace_back(begin, begin + features.size(1));
-    }
-    return rows;
+    return rows_of(
+        net_->embed(input_tensors(batch).front()).to(torch::kCPU).to(torch::kFloat).contiguous());
   }
 
   void save(const fs::path& dir) const override {
@@ -296,6 +306,23 @@ class ScriptModel final : public TorchModel {
       module_.to(dtype_);
     }
     warm_up();
+    if (declares_embedding()) {
+      c10::InferenceMode guard;
+      embedding_size_ = static_cast<int>(embedding_tensor(zero_inputs()).size(1));
+    }
+  }
+
+  int embedding_size() const override { return embedding_size_; }
+
+  std::vector<std::vector<float>> embed(const std::vector<const PatchSet*>& batch) override {
+    if (!declares_embedding()) {
+      return SegmentationModel::embed(batch);  // throws, naming the fix
+    }
+    if (batch.empty()) {
+      return {};
+    }
+    c10::InferenceMode guard;
+    return rows_of(embedding_tensor(input_tensors(batch)));
   }
 
  protected:
@@ -326,7 +353,56 @@ class ScriptModel final : public TorchModel {
   torch::Tensor mc_variance(const std::vector<torch::Tensor>&) override { return {}; }
 
  private:
+  bool declares_embedding() const {
+    return !description_.embedding_method.empty() || description_.embedding_output > 0;
+  }
+
+  /// The declared embedding for `inputs`, N x D in fp32 on the CPU.
+  torch::Tensor embedding_tensor(const std::vector<torch::Tensor>& inputs) {
+    std::vector<torch::jit::IValue> values(inputs.begin(), inputs.end());
+    const std::string& method = description_.embedding_method;
+    const std::string source =
+        method.empty()
+            ? "element " + std::to_string(description_.embedding_output) + " of forward's output"
+            : "method '" + method + "'";
+    torch::jit::IValue out;
+    try {
+      if (!method.empty()) {
+        const auto function = module_.find_method(method);
+        if (!function) {
+          throw Error(ErrorCode::kModelError,
+                      "model.yaml declares embedding method '" + method +
+                          "' but the TorchScript module has none (mark it @torch.jit.export "
+                          "before scripting, or declare embedding: {output: K})");
+        }
+        out = (*function)(values);
+      } else {
+        out = module_.forward(values);
+        const auto index = static_cast<std::size_t>(description_.embedding_output);
+        if (!out.isTuple() || out.toTuple()->elements().size() <= index) {
+          throw Error(ErrorCode::kModelError, "model.yaml declares the embedding as " + source +
+                                                  ", but forward returns no tuple that long");
+        }
+        out = out.toTuple()->elements()[index];
+      }
+    } catch (const c10::Error& error) {
+      throw Error(ErrorCode::kModelError, "the TorchScript embedding (" + source +
+                                              ") failed: " + error.what_without_backtrace());
+    }
+    if (!out.isTensor() || (out.toTensor().dim() != 2 && out.toTensor().dim() != 4)) {
+      throw Error(ErrorCode::kModelError,
+                  "the TorchScript embedding (" + source +
+                      ") must be a tensor N x D or N x D x h x w (pooled over h, w)");
+    }
+    torch::Tensor features = out.toTensor();
+    if (features.dim() == 4) {
+      features = features.mean({2, 3});
+    }
+    return features.to(torch::kCPU).to(torch::kFloat).contiguous();
+  }
+
   torch::jit::Module module_;
+  int embedding_size_ = 0;
 };
 
 ModelDescription validated(ModelDescription description, const fs::path& yaml) {

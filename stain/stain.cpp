@@ -112,29 +112,98 @@ std::int64_t count_tissue(const cv::Mat& rgb, double io, double beta) {
   return count;
 }
 
-/// LAB (float, L in 0..100) mean and std over `mask`; nullopt when the mask is empty.
-std::optional<std::pair<cv::Vec3d, cv::Vec3d>> lab_statistics(const cv::Mat& lab,
-                                                              const cv::Mat& mask) {
-  if (cv::countNonZero(mask) == 0) {
+/// LAB (L in 0..100) mean and std of the tissue pixels; nullopt when there are none.
+std::optional<std::pair<cv::Vec3d, cv::Vec3d>> lab_statistics(const stain_detail::ReinhardMap& lab,
+                                                              const cv::Mat& rgb) {
+  const stain_detail::ReinhardMap::Moments moments = lab.moments(rgb);
+  if (moments.count == 0) {
     return std::nullopt;
   }
-  cv::Scalar mean;
-  cv::Scalar deviation;
-  cv::meanStdDev(lab, mean, deviation, mask);
-  return std::make_pair(cv::Vec3d(mean[0], mean[1], mean[2]),
-                        cv::Vec3d(deviation[0], deviation[1], deviation[2]));
-}
-
-cv::Mat to_lab(const cv::Mat& rgb) {
-  cv::Mat scaled;
-  rgb.convertTo(scaled, CV_32F, 1.0 / 255.0);
-  cv::Mat lab;
-  cv::cvtColor(scaled, lab, cv::COLOR_RGB2Lab);
-  return lab;
+  const auto count = static_cast<double>(moments.count);
+  const cv::Vec3d mean = moments.sum * (1.0 / count);
+  cv::Vec3d deviation;
+  for (int channel = 0; channel < 3; ++channel) {
+    deviation[channel] = std::sqrt(
+        std::max(moments.sum_of_squares[channel] / count - mean[channel] * mean[channel], 0.0));
+  }
+  return std::make_pair(mean, deviation);
 }
 
 bool flat(const cv::Vec3d& deviation) {
   return deviation[0] < kMinLabStd && deviation[1] < kMinLabStd && deviation[2] < kMinLabStd;
+}
+
+/// A stored fit (e.g. a slide's) as the per-tile fit it stands for.
+StainFit fixed_fit(const StainParams& params) {
+  return StainFit{params.stain_matrix, params.max_concentrations, params.offplane_ratio};
+}
+
+/// Each pixel's OD in the source's frame (H, E, plane normal) is rebuilt in the target's: the
+/// concentrations scaled to the target's maxima, the off-plane part moved from the source's
+/// share of the OD to the target's (in proportion to the pixel's OD, so background with no OD
+/// stays as it is). Dropping it (as torchstain does) loses the target's own tint, so
+/// self-normalization changes pixels; keeping it as it is carries the source's tint over.
+struct StainMapping {
+  cv::Matx22d scaling;   // of the concentrations
+  cv::Vec3d normal_in;   // OD . normal_in is the pixel's off-plane OD, shifted ...
+  cv::Vec3d normal_out;  // ... and put back along the target's normal
+};
+
+StainMapping stain_mapping(const StainParams& target, const StainFit& source) {
+  const double shift = target.offplane_ratio - source.offplane_ratio;
+  return {cv::Matx22d(target.max_concentrations[0] / source.max_concentrations[0], 0.0, 0.0,
+                      target.max_concentrations[1] / source.max_concentrations[1]),
+          stain_detail::plane_normal(source.stains) + cv::Vec3d(shift, shift, shift),
+          stain_detail::plane_normal(target.stain_matrix)};
+}
+
+/// Least squares make the whole mapping linear in OD: one 3 x 3 matrix.
+cv::Matx33d linear_map(const StainParams& target, const StainFit& source) {
+  const StainMapping mapping = stain_mapping(target, source);
+  const cv::Matx23d pinv = stain_detail::LeastSquares(source.stains).pseudo_inverse();
+  return target.stain_matrix * mapping.scaling * pinv +
+         cv::Matx31d(mapping.normal_out) * cv::Matx13d(mapping.normal_in.val);
+}
+
+/// Reinhard: tissue pixels' LAB mean and std moved to the target's; the source's are the tile's
+/// own (masked) unless fixed. A tile without tissue or without spread is returned as it was.
+cv::Mat apply_reinhard(const cv::Mat& image, const stain_detail::ReinhardMap& lab,
+                       const StainParams& target, const std::optional<StainParams>& source,
+                       ApplyStats& counts) {
+  const auto statistics =
+      source ? std::make_optional(std::make_pair(cv::Vec3d(source->lab_mean.data()),
+                                                 cv::Vec3d(source->lab_std.data())))
+             : lab_statistics(lab, image);
+  if (!statistics) {
+    ++counts.tiles_without_tissue;
+    return image.clone();
+  }
+  const auto& [mean, deviation] = *statistics;
+  if (flat(deviation)) {
+    // Counted as degenerate only when the tile has tissue (checked below for a fixed source).
+    if (count_tissue(image, target.io, target.beta) == 0) {
+      ++counts.tiles_without_tissue;
+    } else {
+      ++counts.tiles_degenerate;
+    }
+    return image.clone();
+  }
+  cv::Vec3d scale;
+  for (int channel = 0; channel < 3; ++channel) {
+    // A channel without spread (grey tissue's a*, b*) is only shifted.
+    scale[channel] = deviation[channel] < kMinLabStd
+                         ? 1.0
+                         : target.lab_std[static_cast<std::size_t>(channel)] / deviation[channel];
+  }
+  cv::Mat output;
+  const std::int64_t tissue =
+      lab.apply(image, mean, scale, cv::Vec3d(target.lab_mean.data()), output);
+  if (tissue == 0) {
+    ++counts.tiles_without_tissue;
+    return image.clone();
+  }
+  counts.tissue_pixels += tissue;
+  return output;
 }
 
 }  // namespace
@@ -225,7 +294,7 @@ StainParams fit_stain(const cv::Mat& rgb, StainMethod method, const StainFitOpti
   params.fitted_on = options.fitted_on;
   if (method == StainMethod::kReinhard) {
     const auto statistics =
-        lab_statistics(to_lab(image), tissue_mask(image, options.io, options.beta));
+        lab_statistics(stain_detail::ReinhardMap(options.io, options.beta), image);
     if (!statistics || flat(statistics->second)) {
       throw Error(ErrorCode::kInvalidArgument,
                   "cannot fit Reinhard parameters: the image has no tissue or a single colour");
@@ -288,8 +357,22 @@ void require_applicable(const StainParams& params, const char* role) {
 
 }  // namespace
 
+/// Reinhard's LAB tables, or the OD tables of the stain methods.
+struct StainNormalizer::Kernels {
+  explicit Kernels(const StainParams& target) {
+    if (target.method == StainMethod::kReinhard) {
+      reinhard.emplace(target.io, target.beta);
+    } else {
+      linear.emplace(target.io, target.beta);
+    }
+  }
+  std::optional<stain_detail::ReinhardMap> reinhard;
+  std::optional<stain_detail::LinearOdMap> linear;
+};
+
 StainNormalizer::StainNormalizer(StainParams target) : target_(std::move(target)) {
   require_applicable(target_, "target");
+  kernels_ = std::make_shared<const Kernels>(target_);
 }
 
 StainNormalizer::StainNormalizer(StainParams target, StainParams source)
@@ -302,6 +385,7 @@ StainNormalizer::StainNormalizer(StainParams target, StainParams source)
                     ", the target's " + stain_method_name(target_.method) +
                     ": fit both with the same method");
   }
+  kernels_ = std::make_shared<const Kernels>(target_);
 }
 
 cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
@@ -309,85 +393,47 @@ cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
   ApplyStats local;
   ApplyStats& counts = stats != nullptr ? *stats : local;
   ++counts.tiles;
-  // Reinhard needs the mask itself; the stain methods only the count (one pass, no mask).
-  const cv::Mat mask = target_.method == StainMethod::kReinhard
-                           ? tissue_mask(image, target_.io, target_.beta)
-                           : cv::Mat();
-  const std::int64_t tissue =
-      mask.empty() ? count_tissue(image, target_.io, target_.beta) : cv::countNonZero(mask);
+  if (target_.method == StainMethod::kReinhard) {
+    return apply_reinhard(image, *kernels_->reinhard, target_, source_, counts);
+  }
+  if (source_ && target_.method == StainMethod::kMacenko) {
+    // Fixed source: the mapping needs no look at the tile, so it and the tissue count share
+    // one pass (a tile without tissue is then returned as it was).
+    cv::Mat output;
+    const std::int64_t tissue =
+        kernels_->linear->apply(image, linear_map(target_, fixed_fit(*source_)), output);
+    if (tissue == 0) {
+      ++counts.tiles_without_tissue;
+      return image.clone();
+    }
+    counts.tissue_pixels += tissue;
+    return output;
+  }
+  const std::int64_t tissue = count_tissue(image, target_.io, target_.beta);
   if (tissue == 0) {
     ++counts.tiles_without_tissue;
     return image.clone();
   }
-  if (target_.method == StainMethod::kReinhard) {
-    const cv::Mat lab = to_lab(image);
-    const auto statistics =
-        source_ ? std::make_optional(std::make_pair(cv::Vec3d(source_->lab_mean.data()),
-                                                    cv::Vec3d(source_->lab_std.data())))
-                : lab_statistics(lab, mask);
-    if (!statistics || flat(statistics->second)) {
-      ++counts.tiles_degenerate;
-      return image.clone();
-    }
-    const auto& [mean, deviation] = *statistics;
-    cv::Mat matched = lab.clone();
-    for (int row = 0; row < lab.rows; ++row) {
-      auto* pixel = matched.ptr<cv::Vec3f>(row);
-      for (int col = 0; col < lab.cols; ++col) {
-        for (int channel = 0; channel < 3; ++channel) {
-          const std::size_t index = static_cast<std::size_t>(channel);
-          // A channel without spread (grey tissue's a*, b*) is only shifted.
-          const double scale =
-              deviation[channel] < kMinLabStd ? 1.0 : target_.lab_std[index] / deviation[channel];
-          pixel[col][channel] = static_cast<float>((pixel[col][channel] - mean[channel]) * scale +
-                                                   target_.lab_mean[index]);
-        }
-      }
-    }
-    cv::Mat matched_rgb;
-    cv::cvtColor(matched, matched_rgb, cv::COLOR_Lab2RGB);
-    cv::Mat output = image.clone();
-    matched_rgb.convertTo(matched_rgb, CV_8U, 255.0);
-    matched_rgb.copyTo(output, mask);
-    counts.tissue_pixels += tissue;
-    return output;
-  }
-  StainFitOptions options;
-  const auto source =
-      source_ ? std::make_optional(StainFit{source_->stain_matrix, source_->max_concentrations,
-                                            source_->offplane_ratio})
-              : fit_stains(image, target_, options);
+  const auto source = source_ ? std::make_optional(fixed_fit(*source_))
+                              : fit_stains(image, target_, StainFitOptions{});
   if (!source) {
     ++counts.tiles_degenerate;
     return image.clone();
   }
   counts.tissue_pixels += tissue;
-  // Each pixel's OD in the source's frame (H, E, plane normal) is rebuilt in the target's: the
-  // concentrations scaled to the target's maxima, the off-plane part moved from the source's
-  // share of the OD to the target's (in proportion to the pixel's OD, so background with no
-  // OD stays as it is). Dropping it (as torchstain does) loses the target's own tint, so
-  // self-normalization changes pixels; keeping it as it is carries the source's tint over.
-  const cv::Vec2d scale(target_.max_concentrations[0] / source->max_concentrations[0],
-                        target_.max_concentrations[1] / source->max_concentrations[1]);
-  const cv::Matx22d scaling(scale[0], 0.0, 0.0, scale[1]);
-  const double shift = target_.offplane_ratio - source->offplane_ratio;
-  const cv::Vec3d normal_in =
-      stain_detail::plane_normal(source->stains) + cv::Vec3d(shift, shift, shift);
-  const cv::Vec3d normal_out = stain_detail::plane_normal(target_.stain_matrix);
-  const stain_detail::IntensityTable table(target_.io);
   if (target_.method == StainMethod::kVahadane) {
+    const StainMapping mapping = stain_mapping(target_, *source);
     const auto map_od = [&](const cv::Vec2d& c) {
-      return cv::Vec3d(target_.stain_matrix * (scaling * c));
+      return cv::Vec3d(target_.stain_matrix * (mapping.scaling * c));
     };
     return stain_detail::remap_pixels(
-        image, table, stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda), map_od,
-        normal_in, normal_out, 0.0);
+        image, stain_detail::IntensityTable(target_.io),
+        stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda), map_od,
+        mapping.normal_in, mapping.normal_out, 0.0);
   }
-  // Least squares make the whole mapping linear in OD: one 3 x 3 matrix and an offset.
-  const cv::Matx23d pinv = stain_detail::LeastSquares(source->stains).pseudo_inverse();
-  const cv::Matx33d map =
-      target_.stain_matrix * scaling * pinv + cv::Matx31d(normal_out) * cv::Matx13d(normal_in.val);
-  return stain_detail::linear_remap(image, table, cv::Matx33f(map), cv::Vec3f(0, 0, 0));
+  cv::Mat output;
+  kernels_->linear->apply(image, linear_map(target_, *source), output);
+  return output;
 }
 
 cv::Mat hed_jitter(const cv::Mat& rgb, const StainParams& params, double sigma_factor,

@@ -125,6 +125,77 @@ TEST(TorchScript, ClassCountThatDisagreesWithTheOutputIsAModelError) {
   }
 }
 
+// The reference batch's patch sets (one RGB8 patch per branch), as the exporter wrote them.
+std::vector<PatchSet> reference_sets(const fs::path& dir, const ModelGeometry& geometry) {
+  int count = 0;
+  std::ifstream(dir / "reference.txt") >> count;
+  std::vector<PatchSet> sets(static_cast<size_t>(count));
+  for (size_t b = 0; b < geometry.branches.size(); ++b) {
+    const auto pixels =
+        read_raw<std::uint8_t>(dir / ("reference_input" + std::to_string(b) + ".u8"));
+    const int side = static_cast<int>(geometry.branches[b].size_px.width);
+    for (int n = 0; n < count; ++n) {
+      cv::Mat rgb(side, side, CV_8UC3);
+      std::memcpy(rgb.data, pixels.data() + static_cast<size_t>(n) * rgb.total() * 3,
+                  rgb.total() * 3);
+      sets[static_cast<size_t>(n)].branches.push_back(rgb);
+    }
+  }
+  return sets;
+}
+
+TEST(TorchScript, DeclaredEmbeddingsMatchPyTorch) {
+  REQUIRE_EXPORTS();
+  // The U-Net's exported method `embed` (N x 16) and the two-input model's forward element 1
+  // (N x 4 x 64 x 64, pooled to N x 4).
+  for (const auto& [name, size] : {std::pair<std::string, int>{"unet", 16}, {"two_input", 4}}) {
+    auto model = load_model(exports() / name);
+    EXPECT_EQ(model->embedding_size(), size) << name;
+    const std::vector<PatchSet> sets = reference_sets(exports() / name, model->geometry());
+    std::vector<const PatchSet*> batch;
+    batch.reserve(sets.size());
+    for (const auto& set : sets) {
+      batch.push_back(&set);
+    }
+    const auto rows = model->embed(batch);
+    const auto reference = read_raw<float>(exports() / name / "reference_embedding.f32");
+    ASSERT_EQ(rows.size(), sets.size()) << name;
+    ASSERT_EQ(reference.size(), sets.size() * static_cast<size_t>(size)) << name;
+    double worst = 0;
+    for (size_t n = 0; n < rows.size(); ++n) {
+      ASSERT_EQ(rows[n].size(), static_cast<size_t>(size)) << name;
+      for (size_t d = 0; d < rows[n].size(); ++d) {
+        worst = std::max(worst, static_cast<double>(std::abs(
+                                    rows[n][d] - reference[n * static_cast<size_t>(size) + d])));
+      }
+    }
+    EXPECT_LT(worst, 1e-4) << name;
+  }
+  // No declaration: no embedding, and embed() says how to declare one.
+  auto colour = load_model(exports() / "colour");
+  EXPECT_EQ(colour->embedding_size(), 0);
+  EXPECT_THROW(colour->embed({}), Error);
+}
+
+TEST(TorchScript, AnEmbeddingMethodTheModuleLacksIsAModelErrorNamingIt) {
+  REQUIRE_EXPORTS();
+  testing::TempDir dir;
+  fs::copy(exports() / "unet", dir.path(), fs::copy_options::recursive);
+  ModelDescription d = load_model_description(dir / "model.yaml");
+  d.embedding_method = "pooled_features";
+  save_model_description(d, dir / "model.yaml");
+  try {
+    load_model(dir.path());
+    ADD_FAILURE() << "a missing embedding method loaded";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kModelError);
+    EXPECT_NE(std::string(error.what()).find("pooled_features"), std::string::npos) << error.what();
+  }
+  d.embedding_output = 1;  // both declared
+  save_model_description(d, dir / "model.yaml");
+  EXPECT_THROW(load_model(dir.path()), Error);
+}
+
 // The documented rule on uint8 RGB: 0 when G >= 192, else 1 when R > B, else 2.
 std::uint8_t colour_rule(const cv::Vec3b& rgb) {
   if (rgb[1] >= 192) {

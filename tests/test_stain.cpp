@@ -309,6 +309,103 @@ TEST(Stain, HedJitterIsDeterministicAndKeepsWhiteBackground) {
   EXPECT_EQ(cv::norm(hed_jitter(white, params, 0.1, 0.0, 7), white, cv::NORM_INF), 0.0);
 }
 
+/// Every 8-bit colour on a coarse grid plus random ones: what the tabulated kernels must map.
+cv::Mat colour_sweep() {
+  cv::Mat image(64, 128, CV_8UC3);
+  cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(256));
+  int index = 0;
+  for (int r = 0; r < 256; r += 17) {
+    for (int g = 0; g < 256; g += 17) {
+      for (int b = 0; b < 256; b += 17, ++index) {
+        image.at<cv::Vec3b>(index / image.cols, index % image.cols) =
+            cv::Vec3b(static_cast<std::uint8_t>(r), static_cast<std::uint8_t>(g),
+                      static_cast<std::uint8_t>(b));
+      }
+    }
+  }
+  return image;
+}
+
+TEST(StainKernels, FixedPointOdMappingMatchesTheFloatFormula) {
+  const double io = 240.0;
+  // A Macenko-like map: stain projection plus a little off-plane OD, with negative entries.
+  const cv::Matx33d map(0.9, 0.2, -0.1, 0.15, 1.1, 0.05, -0.2, 0.3, 0.8);
+  const cv::Mat image = colour_sweep();
+  cv::Mat output;
+  const std::int64_t tissue = stain_detail::LinearOdMap(io, 0.15).apply(image, map, output);
+  const stain_detail::OdTable od = stain_detail::od_table(io);
+  std::int64_t expected_tissue = 0;
+  double total = 0;
+  double worst = 0;
+  for (int y = 0; y < image.rows; ++y) {
+    for (int x = 0; x < image.cols; ++x) {
+      const cv::Vec3b& in = image.at<cv::Vec3b>(y, x);
+      const cv::Vec3d density(od[in[0]], od[in[1]], od[in[2]]);
+      expected_tissue += density[0] + density[1] + density[2] > 0.15 ? 1 : 0;
+      const cv::Vec3d mapped = map * density;
+      for (int c = 0; c < 3; ++c) {
+        const double excess = std::max(0.0, in[c] - (io - 1.0));
+        const double exact = std::clamp(io * std::exp(-mapped[c]) - 1.0, 0.0, 255.0) + excess;
+        const double error = std::abs(std::min(exact, 255.0) - output.at<cv::Vec3b>(y, x)[c]);
+        total += error;
+        worst = std::max(worst, error);
+      }
+    }
+  }
+  const double mean = total / (3.0 * static_cast<double>(image.total()));
+  std::cout << "fixed-point OD mapping: mean error " << mean << ", worst " << worst
+            << " grey levels\n";
+  EXPECT_LE(worst, 0.75);  // rounding (0.5) plus the table steps
+  EXPECT_LT(mean, 0.3);
+  EXPECT_NEAR(static_cast<double>(tissue), static_cast<double>(expected_tissue),
+              0.001 * static_cast<double>(image.total()));  // fixed point at the threshold
+}
+
+TEST(StainKernels, TabulatedLabMatchesOpenCvsFloatConversion) {
+  const cv::Mat image = colour_sweep();
+  const stain_detail::ReinhardMap lab(240.0, 0.15);
+  cv::Mat scaled;
+  image.convertTo(scaled, CV_32F, 1.0 / 255.0);
+  cv::Mat reference;
+  cv::cvtColor(scaled, reference, cv::COLOR_RGB2Lab);
+  cv::Scalar mean;
+  cv::Scalar deviation;
+  cv::meanStdDev(reference, mean, deviation, tissue_mask(image));
+  const stain_detail::ReinhardMap::Moments moments = lab.moments(image);
+  ASSERT_EQ(moments.count, cv::countNonZero(tissue_mask(image)));
+  for (int c = 0; c < 3; ++c) {
+    const double our_mean = moments.sum[c] / static_cast<double>(moments.count);
+    // OpenCV approximates gamma and cube root with its own splines: within 0.2 LAB units (a
+    // just-noticeable difference is ~2).
+    EXPECT_NEAR(our_mean, mean[c], 0.2) << "channel " << c;
+    EXPECT_NEAR(std::sqrt(moments.sum_of_squares[c] / static_cast<double>(moments.count) -
+                          our_mean * our_mean),
+                deviation[c], 0.2)
+        << "channel " << c;
+  }
+  // Identity statistics map every colour back to itself (to rounding), and a shift of L* by
+  // +10 equals OpenCV's Lab2RGB of the shifted LAB.
+  cv::Mat same;
+  lab.apply(image, cv::Vec3d(0, 0, 0), cv::Vec3d(1, 1, 1), cv::Vec3d(0, 0, 0), same);
+  const cv::Mat mask = tissue_mask(image);
+  cv::Mat difference;
+  cv::absdiff(same, image, difference);
+  EXPECT_LE(cv::norm(difference, cv::NORM_INF, mask), 1.0);
+  cv::Mat shifted;
+  lab.apply(image, cv::Vec3d(0, 0, 0), cv::Vec3d(1, 1, 1), cv::Vec3d(10, 0, 0), shifted);
+  cv::Mat moved = reference + cv::Scalar(10, 0, 0);
+  cv::Mat back;
+  cv::cvtColor(moved, back, cv::COLOR_Lab2RGB);
+  back.convertTo(back, CV_8U, 255.0);
+  cv::absdiff(shifted, back, difference);
+  EXPECT_LE(cv::norm(difference, cv::NORM_INF, mask), 1.0);
+  // Background (not tissue) is copied.
+  cv::Mat not_tissue;
+  cv::bitwise_not(mask, not_tissue);
+  cv::absdiff(shifted, image, difference);
+  EXPECT_EQ(cv::norm(difference, cv::NORM_INF, not_tissue), 0.0);
+}
+
 std::string quoted(const std::filesystem::path& path) {
   return "\"" + path.string() + "\"";
 }

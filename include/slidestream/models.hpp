@@ -84,8 +84,9 @@ class SegmentationModel {
 
   // Added for `features` and `train` (defaults keep other implementations free of them).
 
-  /// The pooled bottleneck of the target branch per patch set (N x D, D = embedding_size()).
-  /// Throws kModelError for models that do not expose one (TorchScript).
+  /// One embedding per patch set (N x D, D = embedding_size()): a native model's pooled
+  /// bottleneck of the target branch, or a TorchScript model's declared embedding (model.yaml
+  /// `embedding:`). Throws kModelError for models that declare none.
   virtual std::vector<std::vector<float>> embed(const std::vector<const PatchSet*>& batch);
   /// D of embed(); 0 when embed() is not supported.
   virtual int embedding_size() const { return 0; }
@@ -119,6 +120,12 @@ struct ModelDescription {
   std::string weights_sha256;  ///< hex, lower case
   /// `training:` as YAML text (a free map: data, config, epochs, Dice...); empty when absent.
   std::string training_yaml;
+  /// TorchScript only, for `features`: the embedding is what the module's exported method of
+  /// this name returns for the branch inputs (`embedding: {method: embed}`) ...
+  std::string embedding_method;
+  /// ... or element k of the tuple its forward returns (`embedding: {output: 1}`); -1 = none.
+  /// Either way N x D, or N x D x h x w (average-pooled over h, w to N x D).
+  int embedding_output = -1;
 
   /// Throws kInvalidConfig naming the field: unknown architecture or padding, no classes,
   /// duplicate class values, branch count (hooknet >= 2, unet 1), illegal sizes for the

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <opencv2/core.hpp>
 #include <optional>
 #include <string>
@@ -112,8 +113,10 @@ class StainNormalizer {
   const std::optional<StainParams>& source() const { return source_; }
 
  private:
+  struct Kernels;  // tabulated per-pixel mappings, built once per normalizer
   StainParams target_;
   std::optional<StainParams> source_;
+  std::shared_ptr<const Kernels> kernels_;
 };
 
 /// Tissue pixels for Reinhard and for "does this tile have tissue": OD summed over the three
