@@ -283,7 +283,7 @@ void save_model_description(const ModelDescription& description, const fs::path&
   out << YAML::Key << "weights" << YAML::Value << YAML::BeginMap << YAML::Key << "file"
       << YAML::Value << description.weights_file << YAML::Key << "sha256" << YAML::Value
       << description.weights_sha256 << YAML::EndMap;
-  if (!description.embedding_method.empty() || description.embedding_output >= 0) {
+  if (description.declares_embedding()) {
     out << YAML::Key << "embedding" << YAML::Value << YAML::Flow << YAML::BeginMap;
     if (!description.embedding_method.empty()) {
       out << YAML::Key << "method" << YAML::Value << description.embedding_method;
@@ -376,7 +376,6 @@ void ModelDescription::validate() const {
   if (weights_file.empty()) {
     fail("weights.file", "names the weights file in the model directory");
   }
-  const bool declares_embedding = !embedding_method.empty() || embedding_output >= 0;
   if (architecture == "torchscript") {
     if (!embedding_method.empty() && embedding_output >= 0) {
       fail("embedding",
@@ -390,7 +389,7 @@ void ModelDescription::validate() const {
     }
     return;
   }
-  if (declares_embedding) {
+  if (declares_embedding()) {
     fail("embedding", "only TorchScript models declare an embedding; native " + architecture +
                           " models embed the pooled bottleneck of their target branch");
   }

@@ -306,7 +306,7 @@ class ScriptModel final : public TorchModel {
       module_.to(dtype_);
     }
     warm_up();
-    if (declares_embedding()) {
+    if (description_.declares_embedding()) {
       c10::InferenceMode guard;
       embedding_size_ = static_cast<int>(embedding_tensor(zero_inputs()).size(1));
     }
@@ -315,7 +315,7 @@ class ScriptModel final : public TorchModel {
   int embedding_size() const override { return embedding_size_; }
 
   std::vector<std::vector<float>> embed(const std::vector<const PatchSet*>& batch) override {
-    if (!declares_embedding()) {
+    if (!description_.declares_embedding()) {
       return SegmentationModel::embed(batch);  // throws, naming the fix
     }
     if (batch.empty()) {
@@ -353,10 +353,6 @@ class ScriptModel final : public TorchModel {
   torch::Tensor mc_variance(const std::vector<torch::Tensor>&) override { return {}; }
 
  private:
-  bool declares_embedding() const {
-    return !description_.embedding_method.empty() || description_.embedding_output > 0;
-  }
-
   /// The declared embedding for `inputs`, N x D in fp32 on the CPU.
   torch::Tensor embedding_tensor(const std::vector<torch::Tensor>& inputs) {
     std::vector<torch::jit::IValue> values(inputs.begin(), inputs.end());

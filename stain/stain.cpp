@@ -357,17 +357,25 @@ void require_applicable(const StainParams& params, const char* role) {
 
 }  // namespace
 
-/// Reinhard's LAB tables, or the OD tables of the stain methods.
+/// The tables of the target's method: Reinhard's LAB tables, Macenko's fixed-point OD map, or
+/// Vahadane's output intensities.
 struct StainNormalizer::Kernels {
   explicit Kernels(const StainParams& target) {
-    if (target.method == StainMethod::kReinhard) {
-      reinhard.emplace(target.io, target.beta);
-    } else {
-      linear.emplace(target.io, target.beta);
+    switch (target.method) {
+      case StainMethod::kReinhard:
+        reinhard.emplace(target.io, target.beta);
+        break;
+      case StainMethod::kMacenko:
+        linear.emplace(target.io, target.beta);
+        break;
+      case StainMethod::kVahadane:
+        intensity.emplace(target.io);
+        break;
     }
   }
   std::optional<stain_detail::ReinhardMap> reinhard;
   std::optional<stain_detail::LinearOdMap> linear;
+  std::optional<stain_detail::IntensityTable> intensity;
 };
 
 StainNormalizer::StainNormalizer(StainParams target) : target_(std::move(target)) {
@@ -427,7 +435,7 @@ cv::Mat StainNormalizer::apply(const cv::Mat& rgb, ApplyStats* stats) const {
       return cv::Vec3d(target_.stain_matrix * (mapping.scaling * c));
     };
     return stain_detail::remap_pixels(
-        image, stain_detail::IntensityTable(target_.io),
+        image, *kernels_->intensity,
         stain_detail::NonNegativeLasso(source->stains, kConcentrationLambda), map_od,
         mapping.normal_in, mapping.normal_out, 0.0);
   }

@@ -38,10 +38,8 @@ std::vector<T> read_raw(const fs::path& path) {
   return values;
 }
 
-// Max |slidestream - PyTorch| over the reference batch's softmax probabilities.
-double parity_error(const fs::path& dir) {
-  auto model = load_model(dir);
-  const ModelGeometry& geometry = model->geometry();
+// The reference batch's patch sets (one RGB8 patch per branch), as the exporter wrote them.
+std::vector<PatchSet> reference_sets(const fs::path& dir, const ModelGeometry& geometry) {
   int count = 0;
   std::ifstream(dir / "reference.txt") >> count;
   std::vector<PatchSet> sets(static_cast<size_t>(count));
@@ -56,12 +54,26 @@ double parity_error(const fs::path& dir) {
       sets[static_cast<size_t>(n)].branches.push_back(rgb);
     }
   }
+  return sets;
+}
+
+// A batch pointing at `sets`, in order.
+std::vector<const PatchSet*> batch_of(const std::vector<PatchSet>& sets) {
   std::vector<const PatchSet*> batch;
   batch.reserve(sets.size());
   for (const auto& set : sets) {
     batch.push_back(&set);
   }
-  const auto outputs = model->predict(batch);
+  return batch;
+}
+
+// Max |slidestream - PyTorch| over the reference batch's softmax probabilities.
+double parity_error(const fs::path& dir) {
+  auto model = load_model(dir);
+  const ModelGeometry& geometry = model->geometry();
+  const std::vector<PatchSet> sets = reference_sets(dir, geometry);
+  const int count = static_cast<int>(sets.size());
+  const auto outputs = model->predict(batch_of(sets));
   const auto reference = read_raw<float>(dir / "reference_probs.f32");  // N x C x h x w
   const int classes = static_cast<int>(model->classes().size());
   const int side = static_cast<int>(geometry.output.size_px.width);
@@ -125,25 +137,6 @@ TEST(TorchScript, ClassCountThatDisagreesWithTheOutputIsAModelError) {
   }
 }
 
-// The reference batch's patch sets (one RGB8 patch per branch), as the exporter wrote them.
-std::vector<PatchSet> reference_sets(const fs::path& dir, const ModelGeometry& geometry) {
-  int count = 0;
-  std::ifstream(dir / "reference.txt") >> count;
-  std::vector<PatchSet> sets(static_cast<size_t>(count));
-  for (size_t b = 0; b < geometry.branches.size(); ++b) {
-    const auto pixels =
-        read_raw<std::uint8_t>(dir / ("reference_input" + std::to_string(b) + ".u8"));
-    const int side = static_cast<int>(geometry.branches[b].size_px.width);
-    for (int n = 0; n < count; ++n) {
-      cv::Mat rgb(side, side, CV_8UC3);
-      std::memcpy(rgb.data, pixels.data() + static_cast<size_t>(n) * rgb.total() * 3,
-                  rgb.total() * 3);
-      sets[static_cast<size_t>(n)].branches.push_back(rgb);
-    }
-  }
-  return sets;
-}
-
 TEST(TorchScript, DeclaredEmbeddingsMatchPyTorch) {
   REQUIRE_EXPORTS();
   // The U-Net's exported method `embed` (N x 16) and the two-input model's forward element 1
@@ -152,12 +145,7 @@ TEST(TorchScript, DeclaredEmbeddingsMatchPyTorch) {
     auto model = load_model(exports() / name);
     EXPECT_EQ(model->embedding_size(), size) << name;
     const std::vector<PatchSet> sets = reference_sets(exports() / name, model->geometry());
-    std::vector<const PatchSet*> batch;
-    batch.reserve(sets.size());
-    for (const auto& set : sets) {
-      batch.push_back(&set);
-    }
-    const auto rows = model->embed(batch);
+    const auto rows = model->embed(batch_of(sets));
     const auto reference = read_raw<float>(exports() / name / "reference_embedding.f32");
     ASSERT_EQ(rows.size(), sets.size()) << name;
     ASSERT_EQ(reference.size(), sets.size() * static_cast<size_t>(size)) << name;

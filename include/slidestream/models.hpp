@@ -126,6 +126,8 @@ struct ModelDescription {
   /// ... or element k of the tuple its forward returns (`embedding: {output: 1}`); -1 = none.
   /// Either way N x D, or N x D x h x w (average-pooled over h, w to N x D).
   int embedding_output = -1;
+  /// Whether model.yaml has an `embedding:` (method or output).
+  bool declares_embedding() const { return !embedding_method.empty() || embedding_output >= 0; }
 
   /// Throws kInvalidConfig naming the field: unknown architecture or padding, no classes,
   /// duplicate class values, branch count (hooknet >= 2, unet 1), illegal sizes for the
