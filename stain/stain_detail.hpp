@@ -108,9 +108,12 @@ class LinearOdMap {
 };
 
 /// Reinhard's mapping in CIELAB (D65, sRGB, as OpenCV's float conversion) for fixed LAB
-/// statistics, with tabulated sRGB decoding, cube root and sRGB encoding: tissue pixels (OD sum
-/// > beta, as tissue_mask) move from the source's LAB mean and std to the target's, the other
-/// pixels are copied. The same tables give a tile's masked LAB moments.
+/// statistics: tissue pixels (OD sum > beta, as tissue_mask) move from the source's LAB mean and
+/// std to the target's, the other pixels are copied. The same pass gives a tile's masked LAB
+/// moments. Pixels go through in chunks, each stage one branchless loop over the chunk's
+/// channel arrays (so the compiler vectorizes the arithmetic): tabulated sRGB decoding, CIE
+/// f(t) with a bit-level cube root and two Newton steps, the mapping as one affine map of
+/// (fx, fy, fz), and a tabulated sRGB encoding.
 class ReinhardMap {
  public:
   ReinhardMap(double io, double beta);
@@ -127,18 +130,23 @@ class ReinhardMap {
   std::int64_t apply(const cv::Mat& rgb, const cv::Vec3d& mean, const cv::Vec3d& scale,
                      const cv::Vec3d& target, cv::Mat& output) const;
 
+  /// Pixels per chunk (a multiple of any SIMD width).
+  static constexpr int kChunk = 256;
+  /// CIE f(X / Xn), f(Y), f(Z / Zn) of one chunk's pixels, and whether each is tissue (0 or 1).
+  struct Chunk {
+    std::array<float, kChunk> fx;
+    std::array<float, kChunk> fy;
+    std::array<float, kChunk> fz;
+    std::array<std::uint8_t, kChunk> tissue;
+  };
+
  private:
-  bool tissue(const std::uint8_t* pixel) const {
-    return od_[pixel[0]] + od_[pixel[1]] + od_[pixel[2]] > beta_;
-  }
-  cv::Vec3f lab(const std::uint8_t* pixel) const;
-  float cube_root(float t) const;  // OpenCV's f(t) for t in [0, 1]
-  std::uint8_t encode(float linear) const;
+  /// Fills `chunk` from `count` (<= kChunk) RGB pixels; the tail past `count` is zero.
+  void convert(const std::uint8_t* pixels, int count, Chunk& chunk) const;
 
   OdTable od_{};
   double beta_;
   std::array<float, 256> linear_{};
-  std::vector<float> cube_root_;
   std::vector<std::uint8_t> encode_;
 };
 

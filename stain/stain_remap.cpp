@@ -1,5 +1,6 @@
 // Per-pixel stain mapping kernels: tabulated OD in and intensity out, no per-pixel allocation.
 #include <cmath>
+#include <cstring>
 
 #include "stain_detail.hpp"
 
@@ -114,7 +115,6 @@ constexpr std::array<float, 9> kXyzToRgb{3.240479F, -1.53715F, -0.498535F, -0.96
 constexpr float kLinearCie = 0.008856F;  // below it f(t) is linear
 constexpr float kSlopeCie = 7.787F;
 constexpr float kOffsetCie = 16.0F / 116.0F;
-constexpr std::size_t kCubeRootSteps = 2048;
 constexpr std::size_t kEncodeSteps = 16384;
 
 double srgb_decode(double value) {
@@ -125,23 +125,36 @@ double srgb_encode(double linear) {
   return linear <= 0.0031308 ? 12.92 * linear : 1.055 * std::pow(linear, 1.0 / 2.4) - 0.055;
 }
 
-float cie_inverse(float f) {
+/// CIE f(t) = t^(1/3) above kLinearCie, linear below; t >= 0. The cube root starts from the
+/// bit pattern divided by three (exponent / 3, within ~4 %) and takes two Newton steps (within
+/// ~1e-5), without branches or tables so that a loop over it vectorizes.
+inline float cie_f(float t) {
+  std::int32_t bits = 0;
+  std::memcpy(&bits, &t, sizeof bits);
+  constexpr float kThird = 1.0F / 3.0F;
+  constexpr std::int32_t kMagic = 0x2a5137a0;  // (127 - 127 / 3) << 23, tuned
+  bits = static_cast<std::int32_t>(static_cast<float>(bits) * kThird) + kMagic;
+  float root = 0;
+  std::memcpy(&root, &bits, sizeof root);
+  constexpr float kTwoThirds = 2.0F / 3.0F;
+  root = kTwoThirds * root + kThird * t / (root * root);
+  root = kTwoThirds * root + kThird * t / (root * root);
+  return t > kLinearCie ? root : kSlopeCie * t + kOffsetCie;
+}
+
+/// The inverse of f: f^3 above f(kLinearCie), linear below.
+inline float cie_inverse(float f) {
   constexpr float kThreshold = kSlopeCie * kLinearCie + kOffsetCie;
   constexpr float kInverseSlope = 1.0F / kSlopeCie;
-  return f <= kThreshold ? (f - kOffsetCie) * kInverseSlope : f * f * f;
+  return f > kThreshold ? f * f * f : (f - kOffsetCie) * kInverseSlope;
 }
 
 }  // namespace
 
 ReinhardMap::ReinhardMap(double io, double beta)
-    : od_(od_table(io)), beta_(beta), cube_root_(kCubeRootSteps + 2), encode_(kEncodeSteps + 1) {
+    : od_(od_table(io)), beta_(beta), encode_(kEncodeSteps + 1) {
   for (std::size_t value = 0; value < 256; ++value) {
     linear_[value] = static_cast<float>(srgb_decode(static_cast<double>(value) / 255.0));
-  }
-  for (std::size_t step = 0; step < cube_root_.size(); ++step) {
-    const double t = static_cast<double>(step) / kCubeRootSteps;
-    cube_root_[step] =
-        static_cast<float>(t > kLinearCie ? std::cbrt(t) : kSlopeCie * t + kOffsetCie);
   }
   for (std::size_t step = 0; step <= kEncodeSteps; ++step) {
     const double value = 255.0 * srgb_encode(static_cast<double>(step) / kEncodeSteps);
@@ -149,50 +162,51 @@ ReinhardMap::ReinhardMap(double io, double beta)
   }
 }
 
-float ReinhardMap::cube_root(float t) const {
-  const float position = std::min(std::max(t, 0.0F), 1.0F) * static_cast<float>(kCubeRootSteps);
-  // Through int: float to an unsigned 64-bit index costs extra branches.
-  const int index = static_cast<int>(position);
-  const float fraction = position - static_cast<float>(index);
-  const float* table = cube_root_.data() + index;
-  return table[0] + fraction * (table[1] - table[0]);
-}
-
-std::uint8_t ReinhardMap::encode(float linear) const {
-  const float position = std::min(std::max(linear, 0.0F), 1.0F) * static_cast<float>(kEncodeSteps);
-  // position >= 0, so adding 0.5 rounds correctly (and is cheaper than lround).
-  // NOLINTBEGIN(bugprone-incorrect-roundings)
-  return encode_.data()[static_cast<int>(position + 0.5F)];
-  // NOLINTEND(bugprone-incorrect-roundings)
-}
-
-cv::Vec3f ReinhardMap::lab(const std::uint8_t* pixel) const {
-  const float r = linear_[pixel[0]];
-  const float g = linear_[pixel[1]];
-  const float b = linear_[pixel[2]];
-  // Multiplications by reciprocals: float division is several times slower.
+void ReinhardMap::convert(const std::uint8_t* pixels, int count, Chunk& chunk) const {
+  // Table lookups first (scalar), into the channel arrays ...
+  std::array<float, kChunk> red{};
+  std::array<float, kChunk> green{};
+  std::array<float, kChunk> blue{};
+  for (int i = 0; i < count; ++i) {
+    const std::uint8_t* pixel = pixels + 3 * i;
+    const auto index = static_cast<std::size_t>(i);
+    red[index] = linear_[pixel[0]];
+    green[index] = linear_[pixel[1]];
+    blue[index] = linear_[pixel[2]];
+    chunk.tissue[index] = od_[pixel[0]] + od_[pixel[1]] + od_[pixel[2]] > beta_ ? 1 : 0;
+  }
+  std::fill(chunk.tissue.begin() + count, chunk.tissue.end(), std::uint8_t{0});
+  // ... then arithmetic over whole arrays. Reciprocals: float division is several times slower.
   constexpr float kInverseWhiteX = 1.0F / kWhite[0];
   constexpr float kInverseWhiteZ = 1.0F / kWhite[2];
-  const float fx =
-      cube_root((kRgbToXyz[0] * r + kRgbToXyz[1] * g + kRgbToXyz[2] * b) * kInverseWhiteX);
-  const float fy = cube_root(kRgbToXyz[3] * r + kRgbToXyz[4] * g + kRgbToXyz[5] * b);
-  const float fz =
-      cube_root((kRgbToXyz[6] * r + kRgbToXyz[7] * g + kRgbToXyz[8] * b) * kInverseWhiteZ);
-  return {116.0F * fy - 16.0F, 500.0F * (fx - fy), 200.0F * (fy - fz)};
+  for (std::size_t i = 0; i < static_cast<std::size_t>(kChunk); ++i) {
+    const float r = red[i];
+    const float g = green[i];
+    const float b = blue[i];
+    chunk.fx[i] = cie_f((kRgbToXyz[0] * r + kRgbToXyz[1] * g + kRgbToXyz[2] * b) * kInverseWhiteX);
+    chunk.fy[i] = cie_f(kRgbToXyz[3] * r + kRgbToXyz[4] * g + kRgbToXyz[5] * b);
+    chunk.fz[i] = cie_f((kRgbToXyz[6] * r + kRgbToXyz[7] * g + kRgbToXyz[8] * b) * kInverseWhiteZ);
+  }
 }
 
 ReinhardMap::Moments ReinhardMap::moments(const cv::Mat& rgb) const {
   Moments moments;
+  Chunk chunk;
   for (int row = 0; row < rgb.rows; ++row) {
     const auto* in = rgb.ptr<std::uint8_t>(row);
-    for (int col = 0; col < 3 * rgb.cols; col += 3) {
-      if (!tissue(in + col)) {
-        continue;
+    for (int start = 0; start < rgb.cols; start += kChunk) {
+      const int count = std::min(kChunk, rgb.cols - start);
+      convert(in + 3 * start, count, chunk);
+      for (std::size_t i = 0; i < static_cast<std::size_t>(count); ++i) {
+        if (chunk.tissue[i] == 0) {
+          continue;
+        }
+        const cv::Vec3d value(116.0F * chunk.fy[i] - 16.0F, 500.0F * (chunk.fx[i] - chunk.fy[i]),
+                              200.0F * (chunk.fy[i] - chunk.fz[i]));
+        ++moments.count;
+        moments.sum += value;
+        moments.sum_of_squares += value.mul(value);
       }
-      const cv::Vec3d value = lab(in + col);
-      ++moments.count;
-      moments.sum += value;
-      moments.sum_of_squares += value.mul(value);
     }
   }
   return moments;
@@ -201,40 +215,61 @@ ReinhardMap::Moments ReinhardMap::moments(const cv::Mat& rgb) const {
 std::int64_t ReinhardMap::apply(const cv::Mat& rgb, const cv::Vec3d& mean, const cv::Vec3d& scale,
                                 const cv::Vec3d& target, cv::Mat& output) const {
   output.create(rgb.size(), CV_8UC3);
-  // lab_out = lab * gain + bias, channel by channel.
-  const cv::Vec3f gain(scale);
-  const cv::Vec3f bias(target - mean.mul(scale));
-  constexpr float kLightnessThreshold = kLinearCie * 903.3F;
+  // lab_out = lab * gain + bias per channel is, with L = 116 fy - 16, a = 500 (fx - fy) and
+  // b = 200 (fy - fz), an affine map of f: fy' = gL fy + cy, fx' = fy' + ga (fx - fy) + cx,
+  // fz' = fy' - gb (fy - fz) - cz. (OpenCV's Lab2RGB takes L <= 8 to y = L / 903.3, which is
+  // f's linear piece: the same to 1e-5.)
+  const cv::Vec3d bias = target - mean.mul(scale);
+  const auto gain_y = static_cast<float>(scale[0]);
+  const auto gain_a = static_cast<float>(scale[1]);
+  const auto gain_b = static_cast<float>(scale[2]);
+  const auto shift_y = static_cast<float>((bias[0] + 16.0 - 16.0 * scale[0]) / 116.0);
+  const auto shift_a = static_cast<float>(bias[1] / 500.0);
+  const auto shift_b = static_cast<float>(bias[2] / 200.0);
+  constexpr auto kEncodeScale = static_cast<float>(kEncodeSteps);
+  const auto encode_index = [](float linear) {
+    // Clamped to [0, 1] first, so adding 0.5 rounds correctly (and is cheaper than lround).
+    // NOLINTBEGIN(bugprone-incorrect-roundings)
+    return static_cast<std::int32_t>(std::min(std::max(linear, 0.0F), 1.0F) * kEncodeScale + 0.5F);
+    // NOLINTEND(bugprone-incorrect-roundings)
+  };
+  Chunk chunk;
+  std::array<std::int32_t, kChunk> red{};
+  std::array<std::int32_t, kChunk> green{};
+  std::array<std::int32_t, kChunk> blue{};
   std::int64_t tissue_pixels = 0;
   for (int row = 0; row < rgb.rows; ++row) {
     const auto* in = rgb.ptr<std::uint8_t>(row);
     auto* out = output.ptr<std::uint8_t>(row);
-    for (int col = 0; col < 3 * rgb.cols; col += 3) {
-      if (!tissue(in + col)) {
-        out[col] = in[col];
-        out[col + 1] = in[col + 1];
-        out[col + 2] = in[col + 2];
-        continue;
+    for (int start = 0; start < rgb.cols; start += kChunk) {
+      const int count = std::min(kChunk, rgb.cols - start);
+      convert(in + 3 * start, count, chunk);
+      for (std::size_t i = 0; i < static_cast<std::size_t>(kChunk); ++i) {
+        const float fy = gain_y * chunk.fy[i] + shift_y;
+        const float fx = fy + gain_a * (chunk.fx[i] - chunk.fy[i]) + shift_a;
+        const float fz = fy - gain_b * (chunk.fy[i] - chunk.fz[i]) - shift_b;
+        const float x = kWhite[0] * cie_inverse(fx);
+        const float y = cie_inverse(fy);
+        const float z = kWhite[2] * cie_inverse(fz);
+        red[i] = encode_index(kXyzToRgb[0] * x + kXyzToRgb[1] * y + kXyzToRgb[2] * z);
+        green[i] = encode_index(kXyzToRgb[3] * x + kXyzToRgb[4] * y + kXyzToRgb[5] * z);
+        blue[i] = encode_index(kXyzToRgb[6] * x + kXyzToRgb[7] * y + kXyzToRgb[8] * z);
       }
-      ++tissue_pixels;
-      const cv::Vec3f value = lab(in + col);
-      const float lightness = value[0] * gain[0] + bias[0];
-      // As OpenCV's Lab2RGB: dark lightness on the CIE's linear segment.
-      constexpr float kInverseKappa = 1.0F / 903.3F;
-      constexpr float kInverse116 = 1.0F / 116.0F;
-      constexpr float kInverse500 = 1.0F / 500.0F;
-      constexpr float kInverse200 = 1.0F / 200.0F;
-      float y = lightness * kInverseKappa;
-      float fy = kSlopeCie * y + kOffsetCie;
-      if (lightness > kLightnessThreshold) {
-        fy = (lightness + 16.0F) * kInverse116;
-        y = fy * fy * fy;
+      const std::uint8_t* source = in + 3 * start;
+      std::uint8_t* destination = out + 3 * start;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(count); ++i) {
+        const std::size_t at = 3 * i;
+        if (chunk.tissue[i] == 0) {
+          destination[at] = source[at];
+          destination[at + 1] = source[at + 1];
+          destination[at + 2] = source[at + 2];
+          continue;
+        }
+        ++tissue_pixels;
+        destination[at] = encode_[static_cast<std::size_t>(red[i])];
+        destination[at + 1] = encode_[static_cast<std::size_t>(green[i])];
+        destination[at + 2] = encode_[static_cast<std::size_t>(blue[i])];
       }
-      const float x = kWhite[0] * cie_inverse(fy + (value[1] * gain[1] + bias[1]) * kInverse500);
-      const float z = kWhite[2] * cie_inverse(fy - (value[2] * gain[2] + bias[2]) * kInverse200);
-      out[col] = encode(kXyzToRgb[0] * x + kXyzToRgb[1] * y + kXyzToRgb[2] * z);
-      out[col + 1] = encode(kXyzToRgb[3] * x + kXyzToRgb[4] * y + kXyzToRgb[5] * z);
-      out[col + 2] = encode(kXyzToRgb[6] * x + kXyzToRgb[7] * y + kXyzToRgb[8] * z);
     }
   }
   return tissue_pixels;
