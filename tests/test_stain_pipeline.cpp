@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
+#include <string>
 
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
@@ -239,6 +241,48 @@ TEST(StainPipeline, NormalizeSlideOnARealSlideMovesTissueTowardsTheTarget) {
       normalize_and_check(slide, target_image.string(), StainMethod::kMacenko, target_lab);
   EXPECT_LT(check.tissue_after, check.tissue_before);
   EXPECT_LT(check.background_change, 2.0);
+}
+
+/// Peak RSS in MiB of `slidestream stain normalize-slide SLIDE` onto the reference preset, from
+/// /usr/bin/time (nullopt, with the reason in `why`, when it cannot be measured).
+std::optional<double> normalize_slide_peak_mib(const fs::path& slide, const fs::path& output,
+                                               std::string& why) {
+  const auto result = testing::run_shell(
+      "/usr/bin/time -f 'peak_kib=%M' " + std::string(SLIDESTREAM_CLI_PATH) +
+      " stain normalize-slide \"" + slide.string() + "\" --target macenko-reference -o \"" +
+      output.string() + "\" --threads 2 -q 2>&1");
+  const std::size_t at = result.output.rfind("peak_kib=");
+  if (result.exit_code != 0 || at == std::string::npos) {
+    why = "exit code " + std::to_string(result.exit_code) + ": " + result.output;
+    return std::nullopt;
+  }
+  return std::stod(result.output.substr(at + 9)) / 1024.0;
+}
+
+TEST(StainPipeline, NormalizeSlideMemoryDoesNotGrowWithSlideArea) {
+  if (!fs::exists("/usr/bin/time")) {
+    GTEST_SKIP() << "needs /usr/bin/time to measure peak memory (Debian package 'time', "
+                    "installed by scripts/install-deps.sh)";
+  }
+  SynthOptions options;
+  options.mpp_um = 0.5;
+  options.seed = 1;
+  options.size = Size{2048, 2048};
+  const fs::path small = testing::synthetic_slide("memory-2048", options);
+  options.size = Size{8192, 8192};
+  const fs::path large = testing::synthetic_slide("memory-8192", options);
+  const TempDir folder;
+  std::string why;
+  const auto small_peak = normalize_slide_peak_mib(small, folder / "small.tif", why);
+  ASSERT_TRUE(small_peak) << why;
+  const auto large_peak = normalize_slide_peak_mib(large, folder / "large.tif", why);
+  ASSERT_TRUE(large_peak) << why;
+  std::cout << "normalize-slide peak RSS: 2048^2 " << *small_peak << " MiB, 8192^2 " << *large_peak
+            << " MiB\n";
+  // 16x the area. Holding the slide (or its output) would add 192 MiB of RGB at level 0; the
+  // allowance is a third of that (the tissue mask and the pyramid writer's rows grow a little).
+  EXPECT_LT(*large_peak, *small_peak + 64.0);
+  EXPECT_EQ(open_slide(folder / "large.tif")->info().size(), (Size{8192, 8192}));
 }
 
 }  // namespace
