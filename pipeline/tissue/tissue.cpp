@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <opencv2/imgproc.hpp>
+#include <utility>
 #include <vector>
 
 #include "slidestream/core.hpp"
@@ -103,7 +104,9 @@ SlideMaps read_maps(const SlideReader& slide, const TissueOptions& options, cv::
   maps.feature = cv::Mat::zeros(mask_size, CV_8U);
   maps.on_slide = cv::Mat::zeros(mask_size, CV_8U);
   maps.black = cv::Mat::zeros(mask_size, CV_8U);
-  maps.pen = cv::Mat::zeros(mask_size, CV_8U);
+  if (options.exclude_pen) {
+    maps.pen = cv::Mat::zeros(mask_size, CV_8U);
+  }
   const int strip_count = (mask_size.height + kMaxStripRows - 1) / kMaxStripRows;
   ProgressBar progress("tissue", static_cast<std::uint64_t>(strip_count),
                        strip_count > 1 && ProgressBar::globally_enabled());
@@ -171,9 +174,9 @@ cv::Mat filter_components(const cv::Mat& binary, int connectivity, Keep keep) {
   return result;
 }
 
-/// Closing, opening, small-component removal and hole filling, all sized in microns.
-cv::Mat clean_mask(const cv::Mat& raw, const TissueOptions& options) {
-  cv::Mat mask = raw.clone();
+/// Closing, opening, small-component removal and hole filling, all sized in microns (in place:
+/// `mask` is the caller's, moved in).
+cv::Mat clean_mask(cv::Mat mask, const TissueOptions& options) {
   if (const cv::Mat kernel = disk(options.close_radius_um, options.spacing_um); !kernel.empty()) {
     cv::morphologyEx(mask, mask, cv::MORPH_CLOSE, kernel);
   }
@@ -295,15 +298,21 @@ TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& re
   const cv::Size mask_size(
       static_cast<int>(std::ceil(static_cast<double>(info.size().width) / l0_per_px_x)),
       static_cast<int>(std::ceil(static_cast<double>(info.size().height) / l0_per_px_y)));
-  const SlideMaps maps = read_maps(slide, options, mask_size, l0_per_px_x, l0_per_px_y);
-
-  cv::Mat pen_dilated = cv::Mat::zeros(mask_size, CV_8U);
+  // Each map is released as soon as it is used up: the mask step's peak (in clean_mask, with
+  // its 32-bit component labels) is what bounds the memory of a job on a large slide.
+  SlideMaps maps = read_maps(slide, options, mask_size, l0_per_px_x, l0_per_px_y);
+  cv::Mat pen_dilated;  // empty unless pen is excluded
   if (options.exclude_pen) {
     const double margin_um = std::max(kPenMarginUm, options.spacing_um);
     cv::dilate(maps.pen, pen_dilated, disk(margin_um, options.spacing_um));
     pen_dilated &= maps.on_slide;
+    maps.pen.release();
   }
-  const cv::Mat candidates = maps.on_slide & ~maps.black & ~pen_dilated;
+  cv::Mat candidates = maps.on_slide & ~maps.black;
+  maps.black.release();
+  if (!pen_dilated.empty()) {
+    candidates &= ~pen_dilated;
+  }
 
   const bool is_od = options.method == TissueMethod::kOpticalDensity;
   const double feature_scale = is_od ? kOdScale : 1.0;
@@ -314,9 +323,14 @@ TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& re
     const double floor = is_od ? kOpticalDensityFloor : kSaturationFloor;
     threshold = std::max(otsu_threshold(maps.feature, candidates) / feature_scale, floor);
   }
-  const cv::Mat raw = (maps.feature > threshold * feature_scale) & candidates;
+  cv::Mat raw = (maps.feature > threshold * feature_scale) & candidates;
+  maps.feature.release();
+  candidates.release();
   // Closing and hole filling may reach into pen marks or off the slide: remove them again.
-  const cv::Mat mask = clean_mask(raw, options) & maps.on_slide & ~pen_dilated;
+  cv::Mat mask = clean_mask(std::move(raw), options) & maps.on_slide;
+  if (!pen_dilated.empty()) {
+    mask &= ~pen_dilated;
+  }
 
   TissueMask result;
   result.mask = mask;
@@ -328,7 +342,8 @@ TissueMask compute_tissue_mask(const SlideReader& slide, const TissueOptions& re
   const auto tissue_pixels = static_cast<double>(cv::countNonZero(mask));
   result.tissue_fraction = total > 0 ? tissue_pixels / total : 0.0;
   result.tissue_area_mm2 = tissue_pixels * options.spacing_um * options.spacing_um / 1e6;
-  result.pen_fraction = total > 0 ? cv::countNonZero(pen_dilated) / total : 0.0;
+  result.pen_fraction =
+      total > 0 && !pen_dilated.empty() ? cv::countNonZero(pen_dilated) / total : 0.0;
   spdlog::info(
       "tissue mask of {}: {}x{} px at {} um/px, {} threshold {:.3g}{}, tissue {:.1f} % "
       "({:.3f} mm2), pen {:.1f} %",
