@@ -40,6 +40,10 @@ TEST(ModelGeometry, IllegalHookNetSizeSuggestsTheNearestLegalOnes) {
   geometry.branches[0].size_px = geometry.branches[1].size_px = {270, 270};
   EXPECT_NE(error_message([&] { geometry.validate_hooknet_sizes(); }).find("252 and 284"),
             std::string::npos);
+  // 32k + 124 below 220 leaves no output: the smallest legal size is suggested.
+  geometry.branches[0].size_px = geometry.branches[1].size_px = {188, 188};
+  EXPECT_NE(error_message([&] { geometry.validate_hooknet_sizes(); }).find("220 and 252"),
+            std::string::npos);
   geometry = ModelGeometry::hooknet_breast();
   geometry.output.size_px = {72, 72};
   EXPECT_NE(error_message([&] { geometry.validate_hooknet_sizes(); }).find("input size - 214"),

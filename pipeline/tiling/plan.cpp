@@ -37,8 +37,11 @@ void ModelGeometry::validate() const {
 void ModelGeometry::validate_hooknet_sizes() const {
   for (size_t b = 0; b < branches.size(); ++b) {
     const Size size = branches[b].size_px;
-    const std::int64_t below = size.width < 156 ? 156 : (size.width - 124) / 32 * 32 + 124;
-    if (size.width != size.height || size.width < 156 || (size.width - 124) % 32 != 0) {
+    // 220 = 32 * 3 + 124 is the smallest input whose output (input - 214) is not empty.
+    constexpr std::int64_t kSmallest = 220;
+    const std::int64_t below =
+        size.width < kSmallest ? kSmallest : (size.width - 124) / 32 * 32 + 124;
+    if (size.width != size.height || size.width < kSmallest || (size.width - 124) % 32 != 0) {
       std::ostringstream text;
       text << "geometry.branches[" << b << "].size " << size.width << "x" << size.height
            << " is not a legal HookNet input (square, 32k + 124 px); the nearest legal sizes are "
