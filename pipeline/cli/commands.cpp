@@ -20,6 +20,17 @@ void SlideOptions::add_to(CLI::App& app) {
                  "index shown as grey (default: channel 0 as grey)");
 }
 
+void finish_batch(const BatchReport& report, const std::string& see) {
+  std::cout << report.summary();
+  if (report.failed() == 0) {
+    return;
+  }
+  const ErrorCode code =
+      report.slides.size() == 1 ? report.slides.front().code : ErrorCode::kPartialFailure;
+  throw Error(code, std::to_string(report.failed()) + " of " +
+                        std::to_string(report.slides.size()) + " slides failed (see " + see + ")");
+}
+
 OpenOptions SlideOptions::to_open_options() const {
   OpenOptions options;
   options.backend = parse_backend(backend);
@@ -243,15 +254,7 @@ void define_extract(CLI::App& app) {
     }
     job.open = options->slide.to_open_options();
     job.resume = options->resume;
-    const BatchReport report = run_extract(job);
-    std::cout << report.summary();
-    if (report.failed() > 0) {
-      const ErrorCode code =
-          report.slides.size() == 1 ? report.slides.front().code : ErrorCode::kPartialFailure;
-      throw Error(code, std::to_string(report.failed()) + " of " +
-                            std::to_string(report.slides.size()) +
-                            " slides failed (see the table above)");
-    }
+    finish_batch(run_extract(job), "the table above");
   });
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "slidestream/io.hpp"
+#include "slidestream/jobs.hpp"
 
 namespace slidestream::cli {
 
@@ -42,6 +43,11 @@ struct SlideOptions {
   /// Throws kInvalidArgument for a bad --backend or --channels value.
   OpenOptions to_open_options() const;
 };
+
+/// Prints a batch's summary table; throws when a slide failed: that slide's error code for a
+/// batch of one, kPartialFailure otherwise (so the exit code says whether any slide failed).
+/// `see` names where the details are, e.g. "the table above and batch_report.json".
+void finish_batch(const BatchReport& report, const std::string& see);
 
 /// `slidestream predict` (commands_models.cpp).
 void define_predict(CLI::App& app);

@@ -101,15 +101,7 @@ void define_segment(CLI::App& app) {
     if (!options->shard.empty()) {
       job.shard = parse_shard(options->shard);
     }
-    const BatchReport report = run_segment(job);
-    std::cout << report.summary();
-    if (report.failed() > 0) {
-      const ErrorCode code =
-          report.slides.size() == 1 ? report.slides.front().code : ErrorCode::kPartialFailure;
-      throw Error(code, std::to_string(report.failed()) + " of " +
-                            std::to_string(report.slides.size()) +
-                            " slides failed (see the table above and batch_report.json)");
-    }
+    finish_batch(run_segment(job), "the table above and batch_report.json");
   });
 }
 

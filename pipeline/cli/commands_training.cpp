@@ -148,14 +148,7 @@ void define_features(CLI::App& app) {
     job.scheduler.progress = ProgressBar::globally_enabled();
     job.batch_size = options->batch_size;
     job.min_tissue_fraction = options->min_tissue;
-    const BatchReport report = run_features(job);
-    std::cout << report.summary();
-    if (report.failed() > 0) {
-      throw Error(report.failed() == report.slides.size() ? report.slides.front().code
-                                                          : ErrorCode::kPartialFailure,
-                  std::to_string(report.failed()) + " of " + std::to_string(report.slides.size()) +
-                      " slides failed");
-    }
+    finish_batch(run_features(job), "the table above");
   });
 }
 

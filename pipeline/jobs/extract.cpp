@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "batch.hpp"
 #include "dataset_sink.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
@@ -16,28 +17,6 @@
 namespace fs = std::filesystem;
 
 namespace slidestream {
-
-std::size_t BatchReport::failed() const {
-  return static_cast<std::size_t>(std::count_if(
-      slides.begin(), slides.end(), [](const SlideOutcome& s) { return !s.ok && !s.skipped; }));
-}
-
-std::string BatchReport::summary() const {
-  std::ostringstream text;
-  text << std::left << std::setw(28) << "slide" << std::setw(10) << "status" << std::setw(10)
-       << "patches" << std::setw(9) << "seconds"
-       << "reason\n";
-  for (const SlideOutcome& slide : slides) {
-    const char* status = slide.skipped ? "skipped" : slide.ok ? "ok" : "FAILED";
-    text << std::left << std::setw(28) << slide.id << std::setw(10) << status << std::setw(10)
-         << slide.patches << std::setw(9) << std::fixed << std::setprecision(1) << slide.seconds
-         << (slide.ok || slide.skipped ? (slide.skipped ? "already in the output" : "")
-                                       : slide.error)
-         << "\n";
-  }
-  text << slides.size() << " slides, " << failed() << " failed\n";
-  return text.str();
-}
 
 namespace {
 
@@ -261,34 +240,21 @@ BatchReport run_extract(const ExtractJob& job) {
 
   BatchReport report;
   for (const SlideInput& slide : slides) {
-    SlideOutcome outcome;
-    outcome.id = slide.id;
-    outcome.path = slide.path;
     if (std::find(existing.begin(), existing.end(), slide.id) != existing.end()) {
+      SlideOutcome outcome;
+      outcome.id = slide.id;
+      outcome.path = slide.path;
       outcome.skipped = true;
       spdlog::info("{}: already in {}, skipped (--resume)", slide.id, job.output.string());
       report.slides.push_back(outcome);
       continue;
     }
-    const auto start = std::chrono::steady_clock::now();
-    try {
-      outcome.patches = extract_slide(job, slide, *sink, stain.get());
-      outcome.ok = true;
+    report.slides.push_back(run_slide(slide, [&](SlideOutcome& result) {
+      result.patches = extract_slide(job, slide, *sink, stain.get());
       if (stain) {
-        outcome.stain = stain->counts();
+        result.stain = stain->counts();
       }
-    } catch (const Error& error) {
-      outcome.code = error.code();
-      outcome.error = error.what();
-      spdlog::error("{}: {}", slide.id, error.what());
-    } catch (const std::exception& error) {
-      outcome.code = ErrorCode::kInternal;
-      outcome.error = error.what();
-      spdlog::error("{}: internal error: {}", slide.id, error.what());
-    }
-    outcome.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report.slides.push_back(outcome);
+    }));
   }
   if (report.failed() < report.slides.size()) {
     sink->commit();

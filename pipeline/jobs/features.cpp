@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "batch.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
 
@@ -242,31 +243,19 @@ BatchReport run_features(const FeaturesJob& job) {
                model->embedding_size(), folder.string());
   BatchReport report;
   for (const SlideInput& input : slides) {
-    SlideOutcome outcome;
-    outcome.id = input.id;
-    outcome.path = input.path;
-    const auto start = std::chrono::steady_clock::now();
     const fs::path path = folder / (input.id + ".h5");
-    try {
+    report.slides.push_back(run_slide(input, [&](SlideOutcome& outcome) {
       if (reusable(path, key)) {
         spdlog::info("{}: reusing '{}' (same model and settings)", input.id, path.string());
         outcome.skipped = true;
-      } else {
-        outcome.patches = write_slide(job, *model, input, path, key).tiles;
+        return;
       }
-      outcome.ok = true;
-    } catch (const Error& error) {
-      outcome.code = error.code();
-      outcome.error = error.what();
-      spdlog::error("{}: {}", input.id, error.what());
-    } catch (const H5::Exception& error) {
-      outcome.code = ErrorCode::kOutputError;
-      outcome.error = "'" + path.string() + "': " + error.getDetailMsg();
-      spdlog::error("{}: {}", input.id, outcome.error);
-    }
-    outcome.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report.slides.push_back(outcome);
+      try {
+        outcome.patches = write_slide(job, *model, input, path, key).tiles;
+      } catch (const H5::Exception& error) {
+        throw Error(ErrorCode::kOutputError, "'" + path.string() + "': " + error.getDetailMsg());
+      }
+    }));
   }
   return report;
 }

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <opencv2/core.hpp>
 
+#include "batch.hpp"
 #include "segment_internal.hpp"
 #include "slidestream/core.hpp"
 
@@ -216,34 +217,18 @@ BatchReport run_segment(const SegmentJob& job, SegmentationModel& model) {
       continue;
     }
     const SlideInput& slide = slides[k];
-    SlideOutcome outcome;
-    outcome.id = slide.id;
-    outcome.path = slide.path;
-    const auto start = std::chrono::steady_clock::now();
-    try {
+    report.slides.push_back(run_slide(slide, [&](SlideOutcome& outcome) {
       const fs::path slide_dir = job.output_dir / slide.id;
       require_output_dir(slide_dir);
       const SlideLock lock(slide_dir);
       const detail::SlideResult result = detail::segment_slide(job, model, slide, slide_dir);
       outcome.skipped = result.skipped;
-      outcome.ok = !result.skipped;
       outcome.patches = static_cast<std::size_t>(result.planned);
       if (result.skipped) {
         spdlog::info("{}: finished earlier with this model and config, skipped (--resume)",
                      slide.id);
       }
-    } catch (const Error& error) {
-      outcome.code = error.code();
-      outcome.error = error.what();
-      spdlog::error("{}: {}", slide.id, error.what());
-    } catch (const std::exception& error) {
-      outcome.code = ErrorCode::kInternal;
-      outcome.error = error.what();
-      spdlog::error("{}: internal error: {}", slide.id, error.what());
-    }
-    outcome.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report.slides.push_back(outcome);
+    }));
   }
   write_batch_report(job, report, shard);
   return report;
