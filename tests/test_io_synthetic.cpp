@@ -159,6 +159,37 @@ TEST(SyntheticJpeg, BothBackendsDecodeTheSamePixels) {
   }
 }
 
+TEST_P(BothBackends, AThumbnailOfASlideWithoutAPyramidIsReadInBlocks) {
+  // A single-level copy of a 6000 x 6000 slide: a whole-slide read at 20x the spacing covers
+  // 36 MP of level 0, more than one resampled read decodes at once (16 MP), so it goes block by
+  // block and must still equal an area downsample of the whole level.
+  SynthOptions options;
+  options.size = Size{6000, 6000};
+  options.seed = 5;
+  options.compression = "deflate";
+  const std::filesystem::path pyramid = testing::synthetic_slide("flat-source-6000", options);
+  const std::filesystem::path flat = pyramid.parent_path() / "flat-6000.tif";
+  if (!std::filesystem::exists(flat)) {
+    const std::filesystem::path partial = flat.string() + ".partial.tif";
+    vips::VImage::new_from_file(pyramid.c_str())
+        .tiffsave(partial.c_str(), vips::VImage::option()
+                                       ->set("tile", true)
+                                       ->set("tile_width", 256)
+                                       ->set("tile_height", 256)
+                                       ->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE));
+    std::filesystem::rename(partial, flat);
+  }
+  const auto reader = open_slide(flat, with_backend(GetParam()));
+  ASSERT_EQ(reader->info().levels.size(), 1u);
+  const Patch thumbnail = reader->read_fov(RectF{0, 0, 6000, 6000}, Size{300, 300});
+  EXPECT_EQ(thumbnail.level, 0);
+  cv::Mat expected;
+  cv::resize(reader->read_level(0, Rect{0, 0, 6000, 6000}), expected, cv::Size(300, 300), 0, 0,
+             cv::INTER_AREA);
+  EXPECT_LE(cv::norm(thumbnail.rgb, expected, cv::NORM_INF), 1.0);
+  EXPECT_EQ(cv::countNonZero(thumbnail.valid), 300 * 300);
+}
+
 TEST(SyntheticSpacing, SlideWithoutMppNeedsTheOverride) {
   SynthOptions options;
   options.size = Size{512, 512};

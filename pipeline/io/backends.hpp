@@ -46,4 +46,8 @@ std::unique_ptr<SlideReader> open_with_vips(const std::filesystem::path& path,
 /// Largest number of pixels one read may produce (a guard against absurd requests).
 inline constexpr std::int64_t kMaxReadPixels = std::int64_t{1} << 28;
 
+/// Largest level region one resampled read decodes at once (16 MP, 48 MB of RGB); a larger
+/// cover (a thumbnail of a slide without a coarse level) is read and resampled block by block.
+inline constexpr double kMaxResampleSourcePixels = 16.0 * 1024 * 1024;
+
 }  // namespace slidestream::detail

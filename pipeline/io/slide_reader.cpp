@@ -67,6 +67,38 @@ Patch SlideReader::read_from_origin(Point origin_l0, Size size_px, double spacin
 
 namespace {
 
+// `source` (in `level`'s pixels) area-resampled to width x height. A source larger than
+// kMaxResampleSourcePixels is split into blocks of output pixels, each resampled from its own
+// part of the level, so memory stays bounded whatever the cover (e.g. the thumbnail of a slide
+// stored without a pyramid).
+cv::Mat read_resampled(const SlideReader& slide, int level, const RectF& source, int width,
+                       int height) {
+  const double scale_x = source.width / width;
+  const double scale_y = source.height / height;
+  const double cover_pixels = (source.width + 2.0) * (source.height + 2.0);
+  if (cover_pixels <= detail::kMaxResampleSourcePixels || (width == 1 && height == 1)) {
+    const Rect cover = enclosing_rect(source);
+    const cv::Mat pixels = slide.read_level(level, cover);
+    return resample_area(pixels, source.x - static_cast<double>(cover.x),
+                         source.y - static_cast<double>(cover.y), scale_x, scale_y,
+                         cv::Size(width, height));
+  }
+  // 0.9: the blocks' covers include their edge pixels too.
+  const double shrink = 0.9 * std::sqrt(detail::kMaxResampleSourcePixels / cover_pixels);
+  const int block_width = std::max(1, static_cast<int>(width * shrink));
+  const int block_height = std::max(1, static_cast<int>(height * shrink));
+  cv::Mat output(height, width, CV_8UC3);
+  for (int y = 0; y < height; y += block_height) {
+    for (int x = 0; x < width; x += block_width) {
+      const int w = std::min(block_width, width - x);
+      const int h = std::min(block_height, height - y);
+      const RectF part{source.x + x * scale_x, source.y + y * scale_y, w * scale_x, h * scale_y};
+      read_resampled(slide, level, part, w, h).copyTo(output(cv::Rect(x, y, w, h)));
+    }
+  }
+  return output;
+}
+
 // Output pixels whose centre falls inside [0, extent) along one axis, as [first, last).
 std::pair<int, int> valid_span(double origin, double step, int count, std::int64_t extent) {
   int first = count;
@@ -131,11 +163,7 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
                       size_px.height};
     patch.rgb = read_level(patch.level, direct);
   } else {
-    const Rect cover = enclosing_rect(source);
-    const cv::Mat pixels = read_level(patch.level, cover);
-    patch.rgb = resample_area(pixels, source.x - static_cast<double>(cover.x),
-                              source.y - static_cast<double>(cover.y), source.width / width,
-                              source.height / height, cv::Size(width, height));
+    patch.rgb = read_resampled(*this, patch.level, source, width, height);
   }
 
   patch.valid = cv::Mat::zeros(height, width, CV_8UC1);
