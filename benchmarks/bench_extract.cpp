@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "slidestream/io.hpp"
 #include "slidestream/jobs.hpp"
 #include "slidestream/store.hpp"
-#include "slidestream/synth.hpp"
 #include "slidestream/tiling.hpp"
 
 namespace fs = std::filesystem;
@@ -221,13 +221,7 @@ int main(int argc, char** argv) {
     }
   }
   if (g_slide.empty()) {
-    g_slide = fs::temp_directory_path() / "slidestream-bench-30000.tif";
-    if (!fs::exists(g_slide)) {
-      slidestream::SynthOptions options;
-      options.size = {30000, 30000};
-      options.seed = 1;
-      slidestream::synthesize_slide(g_slide, options);
-    }
+    g_slide = slidestream::bench::synthetic_slide(30000);
   }
   plan_benchmark_tiles();
   benchmark::Initialize(&argc, argv);

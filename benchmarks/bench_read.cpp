@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "slidestream/io.hpp"
-#include "slidestream/synth.hpp"
 
 namespace fs = std::filesystem;
 
@@ -97,13 +97,7 @@ int main(int argc, char** argv) {
     }
   }
   if (g_slide.empty()) {
-    g_slide = fs::temp_directory_path() / "slidestream-bench-20000.tif";
-    if (!fs::exists(g_slide)) {
-      slidestream::SynthOptions options;
-      options.size = {20000, 20000};
-      options.seed = 1;
-      slidestream::synthesize_slide(g_slide, options);
-    }
+    g_slide = slidestream::bench::synthetic_slide(20000);
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

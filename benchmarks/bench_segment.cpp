@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "slidestream/io.hpp"
 #include "slidestream/models.hpp"
 #include "slidestream/segment.hpp"
-#include "slidestream/synth.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
 
@@ -149,15 +149,8 @@ int main(int argc, char** argv) {
     g_slide = slide;
   } else {
     const char* size_text = argument_after(argc, argv, "--size");
-    const std::int64_t size = size_text != nullptr ? std::strtoll(size_text, nullptr, 10) : 40000;
-    g_slide = fs::temp_directory_path() / ("slidestream-bench-" + std::to_string(size) + ".tif");
-    if (!fs::exists(g_slide)) {
-      std::fprintf(stderr, "bench_segment: synthesising %s ...\n", g_slide.c_str());
-      slidestream::SynthOptions options;
-      options.size = {size, size};
-      options.seed = 1;
-      slidestream::synthesize_slide(g_slide, options);
-    }
+    g_slide = slidestream::bench::synthetic_slide(
+        size_text != nullptr ? std::strtoll(size_text, nullptr, 10) : 40000);
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -8,7 +8,7 @@ cd "$root"
 
 mapfile -t sources < <(git ls-files -co --exclude-standard -- \
   'pipeline/*.cpp' 'pipeline/*.hpp' 'include/*.hpp' 'models/*.cpp' 'models/*.hpp' \
-  'stain/*.cpp' 'stain/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 'examples/*.cpp' 'benchmarks/*.cpp' |
+  'stain/*.cpp' 'stain/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 'examples/*.cpp' 'benchmarks/*.cpp' 'benchmarks/*.hpp' |
   sort -u)
 status=0
 
