@@ -29,6 +29,7 @@ declare -A allowed=(
   [annotations]="core geometry annotations"
   [export]="core geometry annotations export"
   [tiling]="core geometry io tissue tiling"
+  [config]="core geometry io tissue tiling"
   [store]="core geometry io tissue tiling store"
   [stitch]="core geometry io tissue annotations tiling stitch"
   [models]="core geometry io tissue annotations tiling models"

@@ -7,6 +7,7 @@
 
 #include "slidestream/core.hpp"
 #include "slidestream/training.hpp"
+#include "yaml_helpers.hpp"
 
 namespace fs = std::filesystem;
 
@@ -14,67 +15,11 @@ namespace slidestream {
 
 namespace {
 
-[[noreturn]] void config_error(const std::string& key, const std::string& problem) {
-  throw Error(ErrorCode::kInvalidConfig, "config key '" + key + "': " + problem);
-}
-
-template <typename T>
-T value_of(const YAML::Node& node, const std::string& key) {
-  try {
-    return node.as<T>();
-  } catch (const YAML::Exception&) {
-    config_error(key, "cannot read '" + YAML::Dump(node) + "' as the expected type");
-  }
-}
-
-// Reads node[key] into target when present.
-template <typename T>
-void read_if(const YAML::Node& node, const std::string& section, const char* key, T& target) {
-  if (node && node[key] && !node[key].IsNull()) {
-    target = value_of<T>(node[key], section + "." + key);
-  }
-}
-
-void require_known_keys(const YAML::Node& section, const std::string& name,
-                        const std::set<std::string>& known) {
-  if (!section) {
-    return;
-  }
-  if (!section.IsMap()) {
-    config_error(name, "must be a mapping of keys to values");
-  }
-  for (const auto& entry : section) {
-    const auto key = entry.first.as<std::string>();
-    if (known.count(key) == 0) {
-      std::string list;
-      for (const auto& k : known) {
-        list += (list.empty() ? "" : ", ") + k;
-      }
-      std::string problem = "unknown key; known keys of '";
-      problem.append(name).append("': ").append(list);
-      std::string full_key = name;
-      full_key.append(".").append(key);
-      config_error(full_key, problem);
-    }
-  }
-}
-
-Size size_of(const YAML::Node& node, const std::string& key) {
-  if (node.IsSequence() && node.size() == 2) {
-    return Size{value_of<std::int64_t>(node[0], key), value_of<std::int64_t>(node[1], key)};
-  }
-  const auto side = value_of<std::int64_t>(node, key);
-  return Size{side, side};
-}
-
-BranchGeometry branch_of(const YAML::Node& node, const std::string& key) {
-  require_known_keys(node, key, {"spacing_um", "size"});
-  if (!node["spacing_um"] || !node["size"]) {
-    config_error(key, "needs spacing_um and size, e.g. {spacing_um: 0.5, size: 284}");
-  }
-  return BranchGeometry{value_of<double>(node["spacing_um"], key + ".spacing_um"),
-                        size_of(node["size"], key + ".size")};
-}
+using config::branch_of;
+using config::config_error;
+using config::read_if;
+using config::require_known_keys;
+using config::value_of;
 
 void read_geometry(const YAML::Node& node, ModelGeometry& geometry) {
   require_known_keys(node, "geometry", {"branches", "output", "check"});
@@ -181,33 +126,6 @@ void read_training(const YAML::Node& node, TrainSettings& t) {
   read_if(validation, "training.validation", "max_patches", t.validation.max_patches);
 }
 
-// "a.b.c=value": sets root[a][b][c] to the YAML value.
-void apply_override(YAML::Node& root, const std::string& assignment) {
-  const size_t equals = assignment.find('=');
-  if (equals == std::string::npos || equals == 0) {
-    throw Error(ErrorCode::kInvalidConfig,
-                "--set '" + assignment + "' must be section.key=value, e.g. training.epochs=5");
-  }
-  const std::string key = assignment.substr(0, equals);
-  YAML::Node value;
-  try {
-    value = YAML::Load(assignment.substr(equals + 1));
-  } catch (const YAML::Exception& error) {
-    config_error(key, std::string("bad --set value: ") + error.what());
-  }
-  std::vector<std::string> parts;
-  std::stringstream path(key);
-  for (std::string part; std::getline(path, part, '.');) {
-    parts.push_back(part);
-  }
-  // yaml-cpp nodes are handles: walk with fresh handles, never reassign one (that would alias).
-  std::vector<YAML::Node> chain{root};
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    chain.push_back(chain.back()[parts[i]]);
-  }
-  chain.back()[parts.back()] = value;
-}
-
 void require(bool condition, const std::string& key, const std::string& problem) {
   if (!condition) {
     config_error(key, problem);
@@ -300,22 +218,7 @@ void TrainConfig::validate() const {
 
 TrainConfig load_train_config(const std::optional<fs::path>& path,
                               const std::vector<std::string>& overrides) {
-  YAML::Node root(YAML::NodeType::Map);
-  if (path) {
-    require_readable_file(*path);
-    try {
-      root = YAML::LoadFile(path->string());
-    } catch (const YAML::Exception& error) {
-      throw Error(ErrorCode::kInvalidConfig,
-                  "cannot parse '" + path->string() + "': " + error.what());
-    }
-    if (root.IsNull()) {
-      root = YAML::Node(YAML::NodeType::Map);
-    }
-  }
-  for (const std::string& assignment : overrides) {
-    apply_override(root, assignment);
-  }
+  YAML::Node root = config::load_root(path, overrides, "training.epochs=5");
   require_known_keys(root, "config", {"model", "geometry", "classes", "training"});
   TrainConfig config;
   read_model(root["model"], config.model);

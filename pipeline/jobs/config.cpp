@@ -11,55 +11,6 @@
 
 namespace fs = std::filesystem;
 
-namespace slidestream::config {
-
-void config_error(const std::string& key, const std::string& problem) {
-  throw Error(ErrorCode::kInvalidConfig, "config key '" + key + "': " + problem);
-}
-
-void require_known_keys(const YAML::Node& section, const std::string& name,
-                        const std::set<std::string>& known) {
-  if (!section) {
-    return;
-  }
-  if (!section.IsMap()) {
-    config_error(name, "must be a mapping of keys to values");
-  }
-  for (const auto& entry : section) {
-    const auto key = entry.first.as<std::string>();
-    if (known.count(key) == 0) {
-      std::string list;
-      for (const auto& k : known) {
-        list += (list.empty() ? "" : ", ") + k;
-      }
-      std::string problem = "unknown key; known keys of '";
-      problem.append(name).append("': ").append(list);
-      std::string full_key = name;
-      full_key.append(".").append(key);
-      config_error(full_key, problem);
-    }
-  }
-}
-
-Size size_of(const YAML::Node& node, const std::string& key) {
-  if (node.IsSequence() && node.size() == 2) {
-    return Size{value_of<std::int64_t>(node[0], key), value_of<std::int64_t>(node[1], key)};
-  }
-  const auto side = value_of<std::int64_t>(node, key);
-  return Size{side, side};
-}
-
-BranchGeometry branch_of(const YAML::Node& node, const std::string& key) {
-  require_known_keys(node, key, {"spacing_um", "size"});
-  if (!node["spacing_um"] || !node["size"]) {
-    config_error(key, "needs spacing_um and size, e.g. {spacing_um: 0.5, size: 284}");
-  }
-  return BranchGeometry{value_of<double>(node["spacing_um"], key + ".spacing_um"),
-                        size_of(node["size"], key + ".size")};
-}
-
-}  // namespace slidestream::config
-
 namespace slidestream {
 
 using config::branch_of;
@@ -262,37 +213,6 @@ void config::read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler)
   }
 }
 
-namespace {
-
-// "a.b.c=value": sets root[a][b][c] to the YAML value.
-void apply_override(YAML::Node& root, const std::string& assignment) {
-  const size_t equals = assignment.find('=');
-  if (equals == std::string::npos || equals == 0) {
-    throw Error(ErrorCode::kInvalidConfig,
-                "--set '" + assignment + "' must be section.key=value, e.g. tissue.spacing_um=4");
-  }
-  const std::string key = assignment.substr(0, equals);
-  YAML::Node value;
-  try {
-    value = YAML::Load(assignment.substr(equals + 1));
-  } catch (const YAML::Exception& error) {
-    config_error(key, std::string("bad --set value: ") + error.what());
-  }
-  std::vector<std::string> parts;
-  std::stringstream path(key);
-  for (std::string part; std::getline(path, part, '.');) {
-    parts.push_back(part);
-  }
-  // yaml-cpp nodes are handles: walk with fresh handles, never reassign one (that would alias).
-  std::vector<YAML::Node> chain{root};
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    chain.push_back(chain.back()[parts[i]]);
-  }
-  chain.back()[parts.back()] = value;
-}
-
-}  // namespace
-
 YAML::Node config::branch_node(const BranchGeometry& branch) {
   YAML::Node node;
   node["spacing_um"] = branch.spacing_um;
@@ -325,27 +245,6 @@ YAML::Node config::tissue_node(const TissueOptions& tissue) {
   node["exclude_pen"] = tissue.exclude_pen;
   node["max_mask_megapixels"] = tissue.max_mask_megapixels;
   return node;
-}
-
-YAML::Node config::load_root(const std::optional<fs::path>& path,
-                             const std::vector<std::string>& overrides) {
-  YAML::Node root(YAML::NodeType::Map);
-  if (path) {
-    require_readable_file(*path);
-    try {
-      root = YAML::LoadFile(path->string());
-    } catch (const YAML::Exception& error) {
-      throw Error(ErrorCode::kInvalidConfig,
-                  "cannot parse '" + path->string() + "': " + error.what());
-    }
-    if (root.IsNull()) {
-      root = YAML::Node(YAML::NodeType::Map);
-    }
-  }
-  for (const std::string& assignment : overrides) {
-    apply_override(root, assignment);
-  }
-  return root;
 }
 
 namespace {
@@ -428,7 +327,7 @@ void ExtractConfig::validate() const {
 
 ExtractConfig load_extract_config(const std::optional<fs::path>& path,
                                   const std::vector<std::string>& overrides) {
-  YAML::Node root = config::load_root(path, overrides);
+  YAML::Node root = config::load_root(path, overrides, "tissue.spacing_um=4");
   require_known_keys(root, "config",
                      {"geometry", "tiling", "tissue", "labels", "output", "scheduler", "stain"});
   ExtractConfig config;
