@@ -2,8 +2,10 @@
 // downsampling, edge padding, spacing sources and concurrent reads.
 #include <gtest/gtest.h>
 #include <tbb/parallel_for.h>
+#include <unistd.h>
 
 #include <opencv2/imgproc.hpp>
+#include <string>
 #include <vips/vips8>
 
 #include "slidestream/core.hpp"
@@ -170,7 +172,11 @@ TEST_P(BothBackends, AThumbnailOfASlideWithoutAPyramidIsReadInBlocks) {
   const std::filesystem::path pyramid = testing::synthetic_slide("flat-source-6000", options);
   const std::filesystem::path flat = pyramid.parent_path() / "flat-6000.tif";
   if (!std::filesystem::exists(flat)) {
-    const std::filesystem::path partial = flat.string() + ".partial.tif";
+    static const bool vips_started = VIPS_INIT("test_io_synthetic") == 0;
+    ASSERT_TRUE(vips_started) << vips_error_buffer();
+    // Per process: the openslide and vips instances of this test may run at once (ctest -j).
+    const std::filesystem::path partial =
+        flat.string() + "." + std::to_string(::getpid()) + ".partial.tif";
     vips::VImage::new_from_file(pyramid.c_str())
         .tiffsave(partial.c_str(), vips::VImage::option()
                                        ->set("tile", true)
