@@ -112,7 +112,7 @@ class LinearOdMap {
 /// std to the target's, the other pixels are copied. The same pass gives a tile's masked LAB
 /// moments. Pixels go through in chunks, each stage one branchless loop over the chunk's
 /// channel arrays (so the compiler vectorizes the arithmetic): tabulated sRGB decoding, CIE
-/// f(t) with a bit-level cube root and two Newton steps, the mapping as one affine map of
+/// f(t) with a bit-level cube root and one Halley step, the mapping as one affine map of
 /// (fx, fy, fz), and a tabulated sRGB encoding.
 class ReinhardMap {
  public:
