@@ -4,6 +4,14 @@
 
 #include "stain_detail.hpp"
 
+// The float kernels are built twice on x86-64, for AVX2 and for the baseline (SSE2), and the
+// loader picks the clone the CPU runs (GCC's function multiversioning); one build elsewhere.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SLIDESTREAM_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SLIDESTREAM_AVX2_CLONES
+#endif
+
 namespace slidestream::stain_detail {
 
 cv::Vec3d plane_normal(const cv::Matx32d& stains) {
@@ -162,8 +170,8 @@ ReinhardMap::ReinhardMap(double io, double beta)
   }
 }
 
-__attribute__((target_clones("avx2", "default"))) void ReinhardMap::convert(
-    const std::uint8_t* pixels, int count, Chunk& chunk) const {
+SLIDESTREAM_AVX2_CLONES void ReinhardMap::convert(const std::uint8_t* pixels, int count,
+                                                  Chunk& chunk) const {
   // Table lookups first (scalar), into the channel arrays ...
   std::array<float, kChunk> red{};
   std::array<float, kChunk> green{};
@@ -190,8 +198,7 @@ __attribute__((target_clones("avx2", "default"))) void ReinhardMap::convert(
   }
 }
 
-__attribute__((target_clones("avx2", "default"))) ReinhardMap::Moments ReinhardMap::moments(
-    const cv::Mat& rgb) const {
+SLIDESTREAM_AVX2_CLONES ReinhardMap::Moments ReinhardMap::moments(const cv::Mat& rgb) const {
   Moments moments;
   Chunk chunk;
   for (int row = 0; row < rgb.rows; ++row) {
@@ -234,9 +241,10 @@ __attribute__((target_clones("avx2", "default"))) ReinhardMap::Moments ReinhardM
   return moments;
 }
 
-__attribute__((target_clones("avx2", "default"))) std::int64_t ReinhardMap::apply(
-    const cv::Mat& rgb, const cv::Vec3d& mean, const cv::Vec3d& scale, const cv::Vec3d& target,
-    cv::Mat& output) const {
+SLIDESTREAM_AVX2_CLONES std::int64_t ReinhardMap::apply(const cv::Mat& rgb, const cv::Vec3d& mean,
+                                                        const cv::Vec3d& scale,
+                                                        const cv::Vec3d& target,
+                                                        cv::Mat& output) const {
   output.create(rgb.size(), CV_8UC3);
   // lab_out = lab * gain + bias per channel is, with L = 116 fy - 16, a = 500 (fx - fy) and
   // b = 200 (fy - fz), an affine map of f: fy' = gL fy + cy, fx' = fy' + ga (fx - fy) + cx,
