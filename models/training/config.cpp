@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <set>
-#include <sstream>
 
 #include "slidestream/core.hpp"
 #include "slidestream/training.hpp"

@@ -1,9 +1,7 @@
 // The extract config: YAML sections -> structs, with `--set` overrides and key-named errors.
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "config_yaml.hpp"
 #include "slidestream/core.hpp"

@@ -2,12 +2,9 @@
 // read of concentric patch sets (+ labels) -> ordered sink into the dataset.
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <fstream>
-#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "batch.hpp"
 #include "dataset_sink.hpp"
@@ -240,16 +237,12 @@ BatchReport run_extract(const ExtractJob& job) {
 
   BatchReport report;
   for (const SlideInput& slide : slides) {
-    if (std::find(existing.begin(), existing.end(), slide.id) != existing.end()) {
-      SlideOutcome outcome;
-      outcome.id = slide.id;
-      outcome.path = slide.path;
-      outcome.skipped = true;
-      spdlog::info("{}: already in {}, skipped (--resume)", slide.id, job.output.string());
-      report.slides.push_back(outcome);
-      continue;
-    }
     report.slides.push_back(run_slide(slide, [&](SlideOutcome& result) {
+      if (std::find(existing.begin(), existing.end(), slide.id) != existing.end()) {
+        result.skipped = true;
+        spdlog::info("{}: already in {}, skipped (--resume)", slide.id, job.output.string());
+        return;
+      }
       result.patches = extract_slide(job, slide, *sink, stain.get());
       if (stain) {
         result.stain = stain->counts();

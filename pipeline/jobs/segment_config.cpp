@@ -12,13 +12,20 @@ namespace slidestream {
 namespace {
 
 using config::config_error;
-using config::read_if;
 using config::require_known_keys;
 using config::value_of;
 
+// Unlike config::read_if, a key set to null is an error here, not the default.
+template <typename T>
+void read_value(const YAML::Node& section, const char* name, const std::string& prefix, T& target) {
+  if (section && section[name]) {
+    target = value_of<T>(section[name], prefix + "." + name);
+  }
+}
+
 void read_tiling(const YAML::Node& node, SegmentConfig& config) {
   require_known_keys(node, "tiling", {"min_tissue_fraction", "region"});
-  read_if(node, "tiling", "min_tissue_fraction", config.min_tissue_fraction);
+  read_value(node, "min_tissue_fraction", "tiling", config.min_tissue_fraction);
   if (node && node["region"] && !node["region"].IsNull()) {
     const auto values = value_of<std::vector<std::int64_t>>(node["region"], "tiling.region");
     if (values.size() != 4) {
@@ -30,7 +37,7 @@ void read_tiling(const YAML::Node& node, SegmentConfig& config) {
 
 void read_stitching(const YAML::Node& node, SegmentConfig& config) {
   require_known_keys(node, "stitching", {"overlap", "blend"});
-  read_if(node, "stitching", "overlap", config.overlap);
+  read_value(node, "overlap", "stitching", config.overlap);
   if (node && node["blend"]) {
     config.blend = parse_blend_mode(value_of<std::string>(node["blend"], "stitching.blend"));
   }
@@ -40,10 +47,10 @@ void read_inference(const YAML::Node& node, SegmentConfig& config) {
   require_known_keys(node, "inference",
                      {"device", "precision", "batch_size", "intra_op_threads", "mc_samples"});
   InferenceOptions& inference = config.inference;
-  read_if(node, "inference", "device", inference.device);
-  read_if(node, "inference", "batch_size", config.batch_size);
-  read_if(node, "inference", "intra_op_threads", inference.intra_op_threads);
-  read_if(node, "inference", "mc_samples", inference.mc_samples);
+  read_value(node, "device", "inference", inference.device);
+  read_value(node, "batch_size", "inference", config.batch_size);
+  read_value(node, "intra_op_threads", "inference", inference.intra_op_threads);
+  read_value(node, "mc_samples", "inference", inference.mc_samples);
   if (node && node["precision"]) {
     inference.precision =
         parse_precision(value_of<std::string>(node["precision"], "inference.precision"));
@@ -56,21 +63,21 @@ void read_outputs(const YAML::Node& node, SegmentOutputs& outputs) {
                       "overlay_spacing_um", "overlay_max_px", "overlay_alpha", "geojson", "asap",
                       "vector_spacing_um", "max_vector_megapixels", "min_region_area_um2",
                       "simplify_px", "tiff_tile_size", "checkpoint_tiles"});
-  read_if(node, "outputs", "heatmaps", outputs.heatmaps);
-  read_if(node, "outputs", "heatmap_downsample", outputs.heatmap_downsample);
-  read_if(node, "outputs", "uncertainty", outputs.uncertainty);
-  read_if(node, "outputs", "overlay", outputs.overlay);
-  read_if(node, "outputs", "overlay_spacing_um", outputs.overlay_spacing_um);
-  read_if(node, "outputs", "overlay_max_px", outputs.overlay_max_px);
-  read_if(node, "outputs", "overlay_alpha", outputs.overlay_alpha);
-  read_if(node, "outputs", "geojson", outputs.geojson);
-  read_if(node, "outputs", "asap", outputs.asap);
-  read_if(node, "outputs", "vector_spacing_um", outputs.vector_spacing_um);
-  read_if(node, "outputs", "max_vector_megapixels", outputs.max_vector_megapixels);
-  read_if(node, "outputs", "min_region_area_um2", outputs.min_region_area_um2);
-  read_if(node, "outputs", "simplify_px", outputs.simplify_px);
-  read_if(node, "outputs", "tiff_tile_size", outputs.tiff_tile_size);
-  read_if(node, "outputs", "checkpoint_tiles", outputs.checkpoint_tiles);
+  read_value(node, "heatmaps", "outputs", outputs.heatmaps);
+  read_value(node, "heatmap_downsample", "outputs", outputs.heatmap_downsample);
+  read_value(node, "uncertainty", "outputs", outputs.uncertainty);
+  read_value(node, "overlay", "outputs", outputs.overlay);
+  read_value(node, "overlay_spacing_um", "outputs", outputs.overlay_spacing_um);
+  read_value(node, "overlay_max_px", "outputs", outputs.overlay_max_px);
+  read_value(node, "overlay_alpha", "outputs", outputs.overlay_alpha);
+  read_value(node, "geojson", "outputs", outputs.geojson);
+  read_value(node, "asap", "outputs", outputs.asap);
+  read_value(node, "vector_spacing_um", "outputs", outputs.vector_spacing_um);
+  read_value(node, "max_vector_megapixels", "outputs", outputs.max_vector_megapixels);
+  read_value(node, "min_region_area_um2", "outputs", outputs.min_region_area_um2);
+  read_value(node, "simplify_px", "outputs", outputs.simplify_px);
+  read_value(node, "tiff_tile_size", "outputs", outputs.tiff_tile_size);
+  read_value(node, "checkpoint_tiles", "outputs", outputs.checkpoint_tiles);
 }
 
 // Every setting that shapes the outputs, defaults included. The scheduler and the device are
