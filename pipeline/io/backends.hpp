@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,17 @@ struct SpacingCandidate {
 /// kMissingMetadata naming the slide and --mpp when there is none.
 void resolve_spacing(SlideInfo& info, const std::vector<SpacingCandidate>& candidates,
                      const OpenOptions& options);
+
+/// The OpenSlide backend's candidates from the slide's properties, in order of trust:
+/// openslide.mpp-x/y, then the TIFF resolution tags (tiff.XResolution, tiff.ResolutionUnit).
+std::vector<SpacingCandidate> openslide_spacing_candidates(
+    const std::map<std::string, std::string>& properties);
+
+/// The libvips backend's candidates from page 0's image description, in order of trust: QPTIFF
+/// XML PixelSizeMicrons, an Aperio description's "|MPP = ", the TIFF resolution tags (the
+/// caller reads them from the image, um/px), OME-XML PhysicalSizeX/Y with their unit.
+std::vector<SpacingCandidate> vips_spacing_candidates(const std::string& description,
+                                                      std::optional<Spacing> tiff_resolution_um);
 
 /// One entry of the probe table: a cheap `detect` and the `open` that goes with it, in the
 /// manner of OpenSlide's per-vendor {detect, open} descriptors.

@@ -106,18 +106,21 @@ class OpenSlideReader final : public SlideReader {
   OpenSlideHandle handle_;
 };
 
-std::vector<SpacingCandidate> spacing_candidates(const std::map<std::string, std::string>& props) {
+}  // namespace
+
+std::vector<SpacingCandidate> openslide_spacing_candidates(
+    const std::map<std::string, std::string>& properties) {
   std::vector<SpacingCandidate> candidates;
-  const auto mpp_x = property_number(props, OPENSLIDE_PROPERTY_NAME_MPP_X);
-  const auto mpp_y = property_number(props, OPENSLIDE_PROPERTY_NAME_MPP_Y);
+  const auto mpp_x = property_number(properties, OPENSLIDE_PROPERTY_NAME_MPP_X);
+  const auto mpp_y = property_number(properties, OPENSLIDE_PROPERTY_NAME_MPP_Y);
   if (mpp_x && mpp_y) {
     candidates.push_back({Spacing{*mpp_x, *mpp_y}, "openslide.mpp"});
   }
   // OpenSlide 3.4.1's generic-tiff driver does not turn resolution tags into openslide.mpp.
-  const auto res_x = property_number(props, "tiff.XResolution");
-  const auto res_y = property_number(props, "tiff.YResolution");
-  const auto unit = props.find("tiff.ResolutionUnit");
-  if (res_x && unit != props.end() && *res_x > 0) {
+  const auto res_x = property_number(properties, "tiff.XResolution");
+  const auto res_y = property_number(properties, "tiff.YResolution");
+  const auto unit = properties.find("tiff.ResolutionUnit");
+  if (res_x && unit != properties.end() && *res_x > 0) {
     const double microns_per_unit = unit->second == "centimeter" ? 1e4
                                     : unit->second == "inch"     ? 25400.0
                                                                  : 0.0;
@@ -129,8 +132,6 @@ std::vector<SpacingCandidate> spacing_candidates(const std::map<std::string, std
   }
   return candidates;
 }
-
-}  // namespace
 
 std::string detect_openslide(const fs::path& path) {
   if (openslide_detect_vendor(path.c_str()) == nullptr) {
@@ -209,7 +210,7 @@ std::unique_ptr<SlideReader> open_with_openslide(const fs::path& path, const Ope
         "is read as it is",
         path.string());
   }
-  resolve_spacing(info, spacing_candidates(info.properties), options);
+  resolve_spacing(info, openslide_spacing_candidates(info.properties), options);
   auto reader = std::make_unique<OpenSlideReader>(std::move(info), options, std::move(handle));
   // Touch one pixel so a slide whose tile data is missing fails here, at open, with its name.
   reader->read_level(static_cast<int>(reader->info().levels.size()) - 1, Rect{0, 0, 1, 1});

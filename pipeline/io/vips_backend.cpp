@@ -279,34 +279,13 @@ VImage rgb_level(const std::vector<Page>& channel_pages, const ChannelMapping& m
 }
 
 std::vector<SpacingCandidate> spacing_candidates(const Page& page0, const std::string& loader) {
-  std::vector<SpacingCandidate> candidates;
-  const std::string& xml = page0.description;
-  if (auto microns = to_number(xml_text(xml, "PixelSizeMicrons"))) {
-    candidates.push_back({Spacing{*microns, *microns}, "qptiff-xml"});
-  }
-  // Aperio SVS forced through libvips: "... |MPP = 0.4990|AppMag = 20|...".
-  if (const size_t mpp = xml.find("|MPP = ");
-      xml.rfind("Aperio", 0) == 0 && mpp != std::string::npos) {
-    if (auto microns = to_number(xml.substr(mpp + 7, xml.find('|', mpp + 7) - mpp - 7))) {
-      candidates.push_back({Spacing{*microns, *microns}, "aperio-description"});
-    }
-  }
   const VImage& image = page0.image;
+  std::optional<Spacing> tiff_resolution;
   if (loader == "tiffload" && image.get_typeof("resolution-unit") != 0 && image.xres() > 0 &&
       image.yres() > 0) {
-    candidates.push_back(
-        {Spacing{1000.0 / image.xres(), 1000.0 / image.yres()}, "tiff-resolution"});
+    tiff_resolution = Spacing{1000.0 / image.xres(), 1000.0 / image.yres()};
   }
-  if (xml.find("<OME") != std::string::npos) {
-    const auto x = to_number(xml_attribute(xml, "PhysicalSizeX"));
-    const auto y = to_number(xml_attribute(xml, "PhysicalSizeY"));
-    const std::string unit = xml_attribute(xml, "PhysicalSizeXUnit");
-    const double to_um = unit == "nm" ? 1e-3 : unit == "mm" ? 1e3 : unit == "cm" ? 1e4 : 1.0;
-    if (x) {
-      candidates.push_back({Spacing{*x * to_um, y.value_or(*x) * to_um}, "ome-xml"});
-    }
-  }
-  return candidates;
+  return vips_spacing_candidates(page0.description, tiff_resolution);
 }
 
 std::map<std::string, std::string> properties_of(const VImage& image) {
@@ -391,6 +370,35 @@ std::vector<Page> read_pages(const fs::path& path, const Loader& loader) {
 }
 
 }  // namespace
+
+std::vector<SpacingCandidate> vips_spacing_candidates(const std::string& description,
+                                                      std::optional<Spacing> tiff_resolution_um) {
+  std::vector<SpacingCandidate> candidates;
+  const std::string& xml = description;
+  if (auto microns = to_number(xml_text(xml, "PixelSizeMicrons"))) {
+    candidates.push_back({Spacing{*microns, *microns}, "qptiff-xml"});
+  }
+  // Aperio SVS forced through libvips: "... |MPP = 0.4990|AppMag = 20|...".
+  if (const size_t mpp = xml.find("|MPP = ");
+      xml.rfind("Aperio", 0) == 0 && mpp != std::string::npos) {
+    if (auto microns = to_number(xml.substr(mpp + 7, xml.find('|', mpp + 7) - mpp - 7))) {
+      candidates.push_back({Spacing{*microns, *microns}, "aperio-description"});
+    }
+  }
+  if (tiff_resolution_um) {
+    candidates.push_back({*tiff_resolution_um, "tiff-resolution"});
+  }
+  if (xml.find("<OME") != std::string::npos) {
+    const auto x = to_number(xml_attribute(xml, "PhysicalSizeX"));
+    const auto y = to_number(xml_attribute(xml, "PhysicalSizeY"));
+    const std::string unit = xml_attribute(xml, "PhysicalSizeXUnit");
+    const double to_um = unit == "nm" ? 1e-3 : unit == "mm" ? 1e3 : unit == "cm" ? 1e4 : 1.0;
+    if (x) {
+      candidates.push_back({Spacing{*x * to_um, y.value_or(*x) * to_um}, "ome-xml"});
+    }
+  }
+  return candidates;
+}
 
 void initialise_io_libraries() {
   ensure_vips();
