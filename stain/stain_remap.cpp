@@ -6,7 +6,9 @@
 
 // The float kernels are built twice on x86-64, for AVX2 and for the baseline (SSE2), and the
 // loader picks the clone the CPU runs (GCC's function multiversioning); one build elsewhere.
-#if defined(__x86_64__) && defined(__GNUC__)
+// Not with clang (which defines __GNUC__ too): clang 14 names the clones of these out-of-line
+// member functions differently from the callers in other files, which then fail to link.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SLIDESTREAM_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define SLIDESTREAM_AVX2_CLONES
