@@ -90,11 +90,14 @@ HookSpec hooknet_hook(double target_um, double context_um, int depth) {
     throw Error(ErrorCode::kInvalidConfig, "HookNet branch spacings must be positive (um/px)");
   }
   const double levels = std::log2(context_um / target_um);
-  const double rounded = std::round(levels);
+  // A ratio beyond any depth (or infinite: 1e300 / 1e-300) has no hook; the cast to int below
+  // would be undefined for it.
+  const bool reachable = std::isfinite(levels) && std::abs(levels) <= 64;
+  const double rounded = reachable ? std::round(levels) : 0.0;
   const int shift = static_cast<int>(rounded);
   const bool power_of_two =
       std::abs(std::exp2(rounded) * target_um - context_um) <= 1e-6 * context_um;
-  if (power_of_two && shift >= 0) {
+  if (reachable && power_of_two && shift >= 0) {
     // The smallest context level is the most decoded one: it carries the most context.
     for (int context_level = 0; context_level <= depth; ++context_level) {
       const int target_level = context_level + shift;

@@ -80,7 +80,7 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
   Json json;
   try {
     json = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range: 1e999
     throw Error(ErrorCode::kInvalidConfig,
                 source + ": stain parameters are not valid JSON: " + error.what());
   }
@@ -147,6 +147,18 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
     params.lambda *= ln10;
     params.max_concentrations[0] *= ln10;
     params.max_concentrations[1] *= ln10;  // and no off-plane mean (0: dropped, as before)
+    // A value near the largest double overflows there, and saving would write it as null.
+    const char* too_large = "is too large for a version 1 file (read as log10 OD, times ln 10)";
+    if (!std::isfinite(params.beta)) {
+      bad_field(source, "beta", too_large);
+    }
+    if (!std::isfinite(params.lambda)) {
+      bad_field(source, "lambda", too_large);
+    }
+    if (!std::isfinite(params.max_concentrations[0]) ||
+        !std::isfinite(params.max_concentrations[1])) {
+      bad_field(source, "max_concentrations", too_large);
+    }
   }
   return params;
 }

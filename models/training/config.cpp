@@ -26,6 +26,9 @@ void read_geometry(const YAML::Node& node, ModelGeometry& geometry) {
     return;
   }
   if (node["branches"]) {
+    if (!node["branches"].IsSequence()) {
+      config_error("geometry.branches", "must be a list of {spacing_um, size}");
+    }
     geometry.branches.clear();
     for (size_t b = 0; b < node["branches"].size(); ++b) {
       geometry.branches.push_back(

@@ -159,6 +159,12 @@ void read_json_feature(const json& feature, int index, const fs::path& path,
   }
 }
 
+/// The "type" member of a GeoJSON object, or "" when it is missing or not a string.
+std::string geojson_type(const json& object) {
+  const auto type = object.find("type");
+  return type != object.end() && type->is_string() ? type->get<std::string>() : std::string();
+}
+
 std::vector<Annotation> read_geojson(const std::string& text, const fs::path& path) {
   json root;
   try {
@@ -166,16 +172,19 @@ std::vector<Annotation> read_geojson(const std::string& text, const fs::path& pa
   } catch (const json::parse_error& error) {
     throw malformed(path, "at byte " + std::to_string(error.byte),
                     std::string("invalid JSON (") + error.what() + ")");
+  } catch (const json::exception& error) {  // e.g. out_of_range: a number beyond a double
+    throw malformed(path, "(JSON)", std::string("invalid JSON (") + error.what() + ")");
   }
   const json* features = &root;
   json single = json::array();
-  if (root.is_object() && root.value("type", "") == "FeatureCollection") {
+  const std::string root_type = root.is_object() ? geojson_type(root) : std::string();
+  if (root_type == "FeatureCollection") {
     const auto found = root.find("features");
     if (found == root.end() || !found->is_array()) {
       throw malformed(path, "(FeatureCollection)", "has no 'features' array");
     }
     features = &*found;
-  } else if (root.is_object() && root.value("type", "") == "Feature") {
+  } else if (root_type == "Feature") {
     single.push_back(root);
     features = &single;
   } else if (!root.is_array()) {

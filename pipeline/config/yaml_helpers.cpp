@@ -21,6 +21,10 @@ void require_known_keys(const YAML::Node& section, const std::string& name,
     config_error(name, "must be a mapping of keys to values");
   }
   for (const auto& entry : section) {
+    if (!entry.first.IsScalar()) {
+      // YAML allows a list or a mapping as a key ("? [a, b]: 1"); no config key is one.
+      config_error(name, "has a key that is not a name: " + YAML::Dump(entry.first));
+    }
     const auto key = entry.first.as<std::string>();
     if (known.count(key) == 0) {
       std::string list;
@@ -76,8 +80,16 @@ void apply_override(YAML::Node& root, const std::string& assignment, const std::
   }
   // yaml-cpp nodes are handles: walk with fresh handles, never reassign one (that would alias).
   std::vector<YAML::Node> chain{root};
+  std::string section;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    section += (i == 0 ? "" : ".") + parts[i];
     chain.push_back(chain.back()[parts[i]]);
+    // Only a mapping (or nothing yet) holds keys: yaml-cpp throws for a scalar and silently
+    // turns a list into a mapping.
+    if (chain.back().IsDefined() && !chain.back().IsNull() && !chain.back().IsMap()) {
+      config_error(key, "--set cannot set a key inside '" + section +
+                            "', which is a value, not a section; e.g. " + example);
+    }
   }
   chain.back()[parts.back()] = value;
 }
@@ -97,6 +109,11 @@ YAML::Node load_root(const std::optional<fs::path>& path, const std::vector<std:
     }
     if (root.IsNull()) {
       root = YAML::Node(YAML::NodeType::Map);
+    } else if (!root.IsMap()) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "config '" + path->string() +
+                      "' must be a mapping of sections to their keys (e.g. 'tissue: "
+                      "{spacing_um: 4}'), not a single value or a list");
     }
   }
   for (const std::string& assignment : overrides) {

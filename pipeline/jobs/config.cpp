@@ -114,7 +114,10 @@ void read_labels(const YAML::Node& node, ExtractConfig& config) {
   if (!node) {
     return;
   }
-  if (node["classes"]) {
+  if (node["classes"] && !node["classes"].IsNull()) {
+    if (!node["classes"].IsSequence()) {
+      config_error("labels.classes", "must be a list of {name, value, colour}");
+    }
     config.labels.classes.clear();
     for (size_t i = 0; i < node["classes"].size(); ++i) {
       const YAML::Node entry = node["classes"][i];

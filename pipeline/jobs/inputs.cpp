@@ -2,6 +2,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -75,13 +76,21 @@ std::vector<SlideInput> read_manifest(const fs::path& manifest) {
       slide.path = manifest.parent_path() / slide.path;
     }
     if (!cell(mpp_column).empty()) {
+      double mpp_um = 0;
       try {
-        slide.mpp_um = std::stod(cell(mpp_column));
+        mpp_um = std::stod(cell(mpp_column));
       } catch (const std::exception&) {
-        throw Error(ErrorCode::kInvalidConfig, "manifest '" + manifest.string() + "' line " +
-                                                   std::to_string(number) + ": mpp '" +
-                                                   cell(mpp_column) + "' is not a number");
+        mpp_um = 0;
       }
+      // std::stod also takes "nan", "inf" and negatives, which are no spacing.
+      if (!std::isfinite(mpp_um) || !(mpp_um > 0)) {
+        throw Error(ErrorCode::kInvalidConfig,
+                    "manifest '" + manifest.string() + "' line " + std::to_string(number) +
+                        ": mpp '" + cell(mpp_column) +
+                        "' is not a positive number of um/px (e.g. 0.25); leave it empty to "
+                        "use the slide's own");
+      }
+      slide.mpp_um = mpp_um;
     }
     slide.id = cell(id_column);
     slides.push_back(slide);
@@ -142,6 +151,14 @@ std::vector<SlideInput> expand_slide_inputs(const std::vector<std::string>& inpu
   for (SlideInput& slide : slides) {
     if (slide.id.empty()) {
       slide.id = slide.path.stem().string();
+    }
+    // Ids name HDF5 groups and output folders: "" and "." name none, ".." and "/" escape.
+    if (slide.id.empty() || slide.id == "." || slide.id == ".." ||
+        slide.id.find('/') != std::string::npos) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "slide '" + slide.path.string() + "' has no usable id ('" + slide.id +
+                      "'): ids name output groups and folders; give it one without '/' in a "
+                      "CSV manifest (columns path,id)");
     }
     if (!ids.insert(slide.id).second) {
       throw Error(ErrorCode::kInvalidConfig,

@@ -23,6 +23,17 @@ void read_value(const YAML::Node& section, const char* name, const std::string& 
   }
 }
 
+// The parsers and checks the command line shares (--precision, --device) throw kInvalidArgument
+// naming the option; a value from the config (or --set) is a config error naming the key.
+template <typename Parse>
+auto as_config_error(const std::string& key, Parse parse) {
+  try {
+    return parse();
+  } catch (const Error& error) {
+    config_error(key, error.what());
+  }
+}
+
 void read_tiling(const YAML::Node& node, SegmentConfig& config) {
   require_known_keys(node, "tiling", {"min_tissue_fraction", "region"});
   read_value(node, "min_tissue_fraction", "tiling", config.min_tissue_fraction);
@@ -52,8 +63,9 @@ void read_inference(const YAML::Node& node, SegmentConfig& config) {
   read_value(node, "intra_op_threads", "inference", inference.intra_op_threads);
   read_value(node, "mc_samples", "inference", inference.mc_samples);
   if (node && node["precision"]) {
+    const auto name = value_of<std::string>(node["precision"], "inference.precision");
     inference.precision =
-        parse_precision(value_of<std::string>(node["precision"], "inference.precision"));
+        as_config_error("inference.precision", [&] { return parse_precision(name); });
   }
 }
 
@@ -122,7 +134,7 @@ std::string resolved_yaml(const SegmentConfig& config) {
 
 void SegmentConfig::validate() const {
   tissue.validate();
-  inference.validate();
+  as_config_error("inference", [this] { inference.validate(); });
   if (stain.enabled) {
     stain.validate();
   }

@@ -13,7 +13,8 @@ void ModelGeometry::validate() const {
                 "geometry.branches is empty; give at least the target branch {spacing_um, size}");
   }
   auto check = [](const BranchGeometry& branch, const std::string& name) {
-    if (!(branch.spacing_um > 0) || branch.size_px.width <= 0 || branch.size_px.height <= 0) {
+    if (!(branch.spacing_um > 0) || !std::isfinite(branch.spacing_um) ||
+        branch.size_px.width <= 0 || branch.size_px.height <= 0) {
       std::ostringstream text;
       text << name << " needs a positive spacing_um and size (got " << branch.spacing_um
            << " um/px, " << branch.size_px.width << "x" << branch.size_px.height << " px)";
