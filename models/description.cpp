@@ -49,9 +49,7 @@ void InferenceOptions::validate() const {
     throw Error(ErrorCode::kInvalidArgument,
                 "--device '" + device + "' is not one of auto, cpu, cuda, cuda:N");
   }
-  if (intra_op_threads < 0) {
-    throw Error(ErrorCode::kInvalidArgument, "intra-op threads must be >= 0 (0 = torch default)");
-  }
+  require_thread_count(intra_op_threads, "torch intra-op threads");
   if (mc_samples < 0) {
     throw Error(ErrorCode::kInvalidArgument, "--mc-samples must be >= 0 (0 = off)");
   }

@@ -29,6 +29,16 @@ void PredictJob::validate() const {
   if (region_l0 && (region_l0->width <= 0 || region_l0->height <= 0)) {
     throw Error(ErrorCode::kInvalidArgument, "--region needs a positive width and height");
   }
+  std::vector<NamedPath> inputs{{"the image", image}};
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
+    inputs.push_back({"the model file", entry.path()});
+  }
+  std::vector<NamedPath> outputs{{"-o", labels_output}};
+  if (probs_output) {
+    outputs.push_back({"--probs", *probs_output});
+  }
+  require_distinct_files(inputs, outputs);
 }
 
 namespace {
@@ -123,6 +133,14 @@ PredictResult run_predict(const PredictJob& job) {
   auto model = load_model(job.model_dir, job.inference);
   const auto reader = open_slide(job.image, job.open);
   const ModelGeometry& geometry = model->geometry();
+  for (const BranchGeometry& branch : geometry.branches) {
+    try {
+      static_cast<void>(reader->level_for_spacing(branch.spacing_um));
+    } catch (const Error& error) {
+      throw Error(error.code(), "'" + job.image.string() + "' cannot feed this model: " +
+                                    error.what());
+    }
+  }
   PlanOptions plan;
   plan.min_tissue_fraction = 0;
   plan.region_l0 = job.region_l0;

@@ -238,17 +238,18 @@ StainParams macenko_reference() {
 }
 
 void StainFitOptions::validate() const {
-  const auto require = [](bool ok, const std::string& field) {
+  const auto require = [](bool ok, const std::string& field, const std::string& range) {
     if (!ok) {
-      throw Error(ErrorCode::kInvalidConfig, "stain fit option '" + field + "' is out of range");
+      throw Error(ErrorCode::kInvalidConfig,
+                  "stain fit option '" + field + "' is out of range: it must be " + range);
     }
   };
-  require(io > 1.0 && io <= 255.0, "io");
-  require(beta >= 0.0 && beta < 2.0, "beta");
-  require(alpha >= 0.0 && alpha < 50.0, "alpha");
-  require(lambda >= 0.0 && lambda < 10.0, "lambda");
-  require(vahadane_pixels > 0, "vahadane_pixels");
-  require(vahadane_iterations > 0, "vahadane_iterations");
+  require(io > 1.0 && io <= 255.0, "io", "in (1, 255] (background intensity)");
+  require(beta >= 0.0 && beta < 2.0, "beta", "in [0, 2) (natural-log OD)");
+  require(alpha >= 0.0 && alpha < 50.0, "alpha", "in [0, 50) (percentile)");
+  require(lambda >= 0.0 && lambda < 10.0, "lambda", "in [0, 10)");
+  require(vahadane_pixels > 0, "vahadane_pixels", "> 0");
+  require(vahadane_iterations > 0, "vahadane_iterations", "> 0");
 }
 
 cv::Mat tissue_mask(const cv::Mat& rgb, double io, double beta) {

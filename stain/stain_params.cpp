@@ -1,5 +1,6 @@
 // Stain parameters as JSON (docs/FORMATS.md, "stain parameters"). nlohmann writes doubles in
 // their shortest round-trip form, so to_json -> from_json is bit-exact.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,26 @@ using Json = nlohmann::ordered_json;
                             const std::string& why) {
   throw Error(ErrorCode::kInvalidConfig, source + ": stain parameters field '" + field + "' " +
                                              why + " (docs/FORMATS.md, \"stain parameters\")");
+}
+
+// Macenko and Vahadane unmix by the two stain OD vectors (the matrix columns): each must point
+// into positive OD, and they must differ in direction, else every pixel unmixes to nothing.
+void require_stain_vectors(const cv::Matx32d& matrix, const std::string& source) {
+  cv::Vec3d columns[2];
+  for (int column = 0; column < 2; ++column) {
+    columns[column] = {matrix(0, column), matrix(1, column), matrix(2, column)};
+    const double smallest = std::min({columns[column][0], columns[column][1], columns[column][2]});
+    if (!(cv::norm(columns[column]) > 1e-6) || smallest < -1e-6) {
+      bad_field(source, "stain_matrix",
+                std::string("column ") + (column == 0 ? "H" : "E") +
+                    " must be a non-zero optical-density vector with no negative entry");
+    }
+  }
+  const cv::Vec3d h = cv::normalize(columns[0]);
+  const cv::Vec3d e = cv::normalize(columns[1]);
+  if (cv::norm(h.cross(e)) < 1e-3) {
+    bad_field(source, "stain_matrix", "has H and E columns of the same direction");
+  }
 }
 
 double number(const Json& json, const std::string& source, const std::string& field) {
@@ -115,6 +136,9 @@ StainParams StainParams::from_json(const std::string& text, const std::string& s
     const auto values = numbers<2>(Json{{"row", matrix.at(row)}}, source, "row");
     params.stain_matrix(static_cast<int>(row), 0) = values[0];
     params.stain_matrix(static_cast<int>(row), 1) = values[1];
+  }
+  if (params.method != StainMethod::kReinhard) {
+    require_stain_vectors(params.stain_matrix, source);
   }
   params.max_concentrations = numbers<2>(json, source, "max_concentrations");
   if (version != kVersionLog10) {

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "slidestream/version.hpp"
 
@@ -50,8 +51,48 @@ inline int exit_code(ErrorCode code) {
   return static_cast<int>(code);
 }
 
-/// Throws kNotFound unless `path` is an existing, readable regular file.
+/// Throws kNotFound unless `path` is an existing, readable regular file. FIFOs, devices and
+/// sockets are refused before anything opens them (reading one could block forever), and so are
+/// links that cannot be resolved (a loop).
 void require_readable_file(const std::filesystem::path& path);
+
+/// A path a command reads or writes, with the flag or role that named it ("-o", "--mask",
+/// "the slide"), for messages.
+struct NamedPath {
+  std::string role;
+  std::filesystem::path path;
+};
+
+/// Throws kInvalidArgument, before any work, when an output is the same file as an input or as
+/// another output: the same path, a symlink to it or a hard link (the same inode). Inputs that
+/// do not exist are ignored; outputs are compared even if they do not exist yet.
+void require_distinct_files(const std::vector<NamedPath>& inputs,
+                            const std::vector<NamedPath>& outputs);
+
+/// Throws kInvalidArgument unless `path` ends in one of `extensions` (lower case, with the
+/// dot; compared case-insensitively), so a name never claims another format than the one
+/// written. `format` says what is written ("a pyramidal TIFF").
+void require_extension(const std::filesystem::path& path,
+                       const std::vector<std::string>& extensions, const std::string& role,
+                       const std::string& format);
+/// require_extension for .tif / .tiff.
+void require_tiff_name(const std::filesystem::path& path, const std::string& role);
+
+/// Creates `folder` (and its parents) for outputs; throws kOutputError naming it and the reason
+/// (a parent that is a file, no permission, ...) instead of a filesystem_error.
+void create_output_folder(const std::filesystem::path& folder);
+
+/// Whether `value` is a finite number within [lo, hi]. NaN fails, unlike `x < lo || x > hi`.
+inline bool is_within(double value, double lo, double hi) {
+  return value >= lo && value <= hi;
+}
+
+/// The largest thread count any option accepts: 4 x the cores, at least 256 (beyond that a
+/// thread pool only costs memory and start-up time).
+int max_threads();
+
+/// Throws kInvalidArgument unless 0 <= `threads` <= max_threads(); `what` names the option.
+void require_thread_count(int threads, const std::string& what);
 
 /// Throws kOutputError unless a file can be created at `path` (its folder exists and is writable).
 void require_writable_output(const std::filesystem::path& path);

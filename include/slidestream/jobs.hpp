@@ -37,8 +37,11 @@ struct ReadJob {
   std::filesystem::path output;                      ///< .png (or any OpenCV-writable extension)
   std::optional<std::filesystem::path> mask_output;  ///< validity mask PNG (255 = on slide)
 
-  /// Throws kInvalidArgument for inconsistent options.
+  /// Throws kInvalidArgument for inconsistent options or outputs that would overwrite the
+  /// slide or each other, kOutputError for outputs that cannot be written.
   void validate() const;
+  /// `<output>.json`
+  std::filesystem::path sidecar_path() const;
 };
 
 /// What `run_read` wrote; also the content of its sidecar `<output>.json`.
@@ -201,6 +204,13 @@ void write_stain_swatch(const StainParams& params, const std::filesystem::path& 
 
 /// Writes an RGB (or grey) image with OpenCV through a temporary file renamed on success.
 void write_image_atomically(const cv::Mat& image, const std::filesystem::path& path, bool is_rgb);
+/// Writes an image to `file` (e.g. an AtomicOutput's temporary; its extension picks the
+/// format); errors name `shown_as`. Throws kOutputError.
+void write_image_file(const cv::Mat& image, const std::filesystem::path& file,
+                      const std::filesystem::path& shown_as, bool is_rgb);
+/// Throws kOutputError, before any work, when OpenCV has no writer for `path`'s extension;
+/// `role` names the option ("-o", "--mask").
+void require_image_writer(const std::filesystem::path& path, const std::string& role);
 
 /// One slide of a batch: its file, its name in outputs, and an optional spacing override.
 struct SlideInput {
@@ -228,6 +238,8 @@ struct ExtractConfig {
   int gzip_level = 4;
   SchedulerOptions scheduler;
   StainConfig stain;  ///< `stain:` section: patches normalized in the parallel stage
+  /// The YAML file it was loaded from (none for the defaults), so no output may replace it.
+  std::optional<std::filesystem::path> source_path;
   std::string yaml;   ///< the resolved config, recorded in every output
 
   /// Throws kInvalidConfig naming the key and the fix.

@@ -55,7 +55,9 @@ struct SegmentConfig {
   SegmentOutputs outputs;
   /// threads: read workers (0 = all cores); max_inflight: batches in flight (0 = 3).
   SchedulerOptions scheduler;
-  std::string yaml;  ///< the resolved config, recorded in every output
+  /// The resolved config (every setting that shapes the outputs), recorded in every output
+  /// and part of the resume fingerprint.
+  std::string resolved_yaml() const;
 
   /// Throws kInvalidConfig naming the key and the fix.
   void validate() const;

@@ -43,12 +43,18 @@ class PatchDatasetWriter {
   /// Slide ids already complete in the file (with resume), in file order.
   std::vector<std::string> existing_slides() const;
 
+  /// Throws kInvalidConfig when the file (being resumed) holds slides of another geometry.
+  void require_geometry(const ModelGeometry& geometry) const;
+
   void begin_slide(const SlideRecord& record);
   /// Appends one patch set; `labels` has one CV_8UC1 raster per branch when the slide has
   /// labels (else empty).
   void append(const PatchSet& patches, const std::vector<cv::Mat>& labels);
   /// Marks the slide complete (attr "complete" = 1) and flushes.
   void end_slide();
+  /// Removes the open slide's group (a failed slide), so the other slides can still be written;
+  /// does nothing when no slide is open.
+  void abandon_slide();
   /// Closes the file and renames it into place. Without commit, the destructor discards it.
   void commit();
 

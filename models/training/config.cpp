@@ -179,7 +179,8 @@ void TrainSettings::validate() const {
               loss_target_weight + loss_context_weight > 0,
           "training.loss_target_weight", "loss weights must be >= 0 and not both 0");
   require(ignore_label >= 0 && ignore_label <= 255, "training.ignore_label", "must be 0..255");
-  require(threads >= 0, "training.threads", "must be >= 0 (0 = automatic)");
+  require(threads >= 0 && threads <= max_threads(), "training.threads",
+          "must be 0 (automatic) to " + std::to_string(max_threads()));
   for (const double w : class_weights) {
     require(w >= 0 && std::isfinite(w), "training.class_weights", "weights must be >= 0");
   }

@@ -117,7 +117,11 @@ PatchDatasetReader::PatchDatasetReader(const fs::path& path) : impl_(std::make_u
   impl_->path = path;
   H5::Exception::dontPrint();
   try {
-    impl_->file.openFile(path.string(), H5F_ACC_RDONLY);
+    try {
+      impl_->file.openFile(path.string(), H5F_ACC_RDONLY);
+    } catch (const H5::Exception&) {
+      throw corrupt(path, "it is not an HDF5 file, or its HDF5 structure is damaged");
+    }
     if (!impl_->file.attrExists("format") ||
         string_attribute(impl_->file, "format") != "slidestream.patches/1") {
       throw corrupt(path, "no 'format' attribute slidestream.patches/1");

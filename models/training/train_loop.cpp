@@ -322,7 +322,7 @@ void Trainer::write_per_slide() const {
 }
 
 void Trainer::save_checkpoint(int epoch) {
-  fs::create_directories(checkpoint);
+  create_output_folder(checkpoint);
   models::save_weights(*net, checkpoint / "weights.pt");
   {
     AtomicOutput out(checkpoint / "optimizer.pt");
@@ -349,22 +349,44 @@ int Trainer::resume() {
     spdlog::warn("--resume: no checkpoint in '{}', starting from epoch 1", checkpoint.string());
     return 0;
   }
-  const YAML::Node state = YAML::LoadFile(state_path.string());
-  const auto ids = state["validation_slides"].as<std::vector<std::string>>();
+  const auto damaged = [&](const fs::path& file, const std::string& why) {
+    return Error(ErrorCode::kCorruptData,
+                 "--resume: the checkpoint file '" + file.string() + "' is damaged (" + why +
+                     "); delete '" + checkpoint.string() +
+                     "' to start again, or train into a new -o folder");
+  };
+  std::vector<std::string> ids;
+  YAML::Node state;
+  int epoch = 0;
+  try {
+    state = YAML::LoadFile(state_path.string());
+    ids = state["validation_slides"].as<std::vector<std::string>>();
+    result.best_epoch = state["best_epoch"].as<int>();
+    result.best_mean_dice = state["best_mean_dice"].as<double>();
+    epoch = state["epoch"].as<int>();
+  } catch (const YAML::Exception& error) {
+    throw damaged(state_path, error.msg);
+  }
+  if (epoch < 0 || result.best_epoch < 0 || result.best_epoch > epoch) {
+    throw damaged(state_path, "its epochs are inconsistent");
+  }
   if (ids != result.validation_slides) {
     throw Error(ErrorCode::kInvalidConfig,
                 "--resume: the checkpoint in '" + checkpoint.string() +
                     "' validated on other slides; resume with the same data and split");
   }
   models::load_weights(*net, checkpoint / "weights.pt", config.classes.size());
-  torch::load(*optimizer, (checkpoint / "optimizer.pt").string());
-  result.best_epoch = state["best_epoch"].as<int>();
-  result.best_mean_dice = state["best_mean_dice"].as<double>();
+  try {
+    torch::load(*optimizer, (checkpoint / "optimizer.pt").string());
+  } catch (const std::exception& error) {
+    // torch's message is a backtrace; its first line says what failed.
+    const std::string what = error.what();
+    throw damaged(checkpoint / "optimizer.pt", what.substr(0, what.find('\n')));
+  }
   std::ifstream log(job.output / "training_log.csv");
   std::stringstream text;
   text << log.rdbuf();
   result.epochs = parse_training_log_csv(text.str(), (job.output / "training_log.csv").string());
-  const int epoch = state["epoch"].as<int>();
   result.epochs.resize(
       std::min<std::size_t>(result.epochs.size(), static_cast<std::size_t>(epoch)));
   spdlog::info("resuming after epoch {} (best mean Dice {:.4f} at epoch {})", epoch,
@@ -376,7 +398,7 @@ void Trainer::run() {
   if (config.training.threads > 0) {
     torch::set_num_threads(config.training.threads);
   }
-  fs::create_directories(job.output);
+  create_output_folder(job.output);
   const int done = job.resume ? resume() : 0;
   spdlog::info("training on {} patches of {} slides, validating on {} patches of {} slides",
                data.train().size(), result.train_slides.size(), data.validation().size(),
@@ -395,6 +417,15 @@ void Trainer::run() {
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(record.learning_rate);
     }
     record.train_loss = train_epoch(epoch);
+    if (!std::isfinite(record.train_loss)) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  fmt::format("training diverged: the training loss became {} in epoch {} at "
+                              "training.learning_rate {:g}; lower the learning rate (e.g. "
+                              "--set training.learning_rate={:g}); no model was written for "
+                              "this epoch",
+                              record.train_loss, epoch, record.learning_rate,
+                              config.training.learning_rate / 10));
+    }
     validate_epoch(record);
     record.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -439,13 +470,36 @@ void TrainJob::validate() const {
   if (output.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "train needs -o MODEL_DIR");
   }
+  std::vector<NamedPath> inputs;
+  for (const fs::path& file : data) {
+    inputs.push_back({"--data", file});
+  }
+  for (const fs::path& file : val_data) {
+    inputs.push_back({"--val-data", file});
+  }
+  require_distinct_files(inputs, {{"-o", output}});
+  std::error_code ec;
+  if (fs::exists(output, ec) && !fs::is_directory(output, ec)) {
+    throw Error(ErrorCode::kOutputError,
+                "-o '" + output.string() + "' is a file, not a model folder; choose another -o");
+  }
 }
 
 TrainResult run_train(const TrainJob& job) {
   job.validate();
-  Trainer trainer(job);
-  trainer.run();
-  return trainer.result;
+  std::error_code ec;
+  const bool fresh = !fs::exists(job.output, ec);
+  try {
+    Trainer trainer(job);
+    trainer.run();
+    return trainer.result;
+  } catch (...) {
+    // A run that fails leaves no half-made model folder behind (a resumed one keeps its own).
+    if (fresh) {
+      fs::remove_all(job.output, ec);
+    }
+    throw;
+  }
 }
 
 }  // namespace slidestream

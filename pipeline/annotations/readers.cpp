@@ -38,6 +38,26 @@ constexpr int kEllipseVertices = 64;
 
 using Ring = std::vector<cv::Point2d>;
 
+/// Why `ring` bounds no area (fewer than 3 distinct points, or all on one line), or "" when it
+/// is a polygon. docs/FORMATS.md calls such a ring malformed.
+std::string degenerate_ring(const Ring& ring) {
+  Ring distinct = ring;
+  std::sort(distinct.begin(), distinct.end(),
+            [](const cv::Point2d& a, const cv::Point2d& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  if (distinct.size() < 3) {
+    return "has " + std::to_string(distinct.size()) +
+           " distinct points; a polygon ring needs at least 3";
+  }
+  double twice_area = 0;  // shoelace
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    const cv::Point2d& a = ring[i];
+    const cv::Point2d& b = ring[(i + 1) % ring.size()];
+    twice_area += a.x * b.y - b.x * a.y;
+  }
+  return twice_area == 0 ? "encloses no area (its points lie on one line)" : "";
+}
+
 Error malformed(const fs::path& path, const std::string& where, const std::string& what) {
   return Error(ErrorCode::kInvalidConfig,
                "annotations '" + path.string() + "' " + where + ": " + what);
@@ -97,9 +117,8 @@ Ring json_ring(const json& positions, const std::string& where) {
   if (ring.size() > 1 && ring.front() == ring.back()) {
     ring.pop_back();
   }
-  if (ring.size() < 3) {
-    throw std::invalid_argument(where + " has " + std::to_string(ring.size()) +
-                                " distinct points; a polygon ring needs at least 3");
+  if (const std::string reason = degenerate_ring(ring); !reason.empty()) {
+    throw std::invalid_argument(where + " " + reason);
   }
   return ring;
 }
@@ -248,6 +267,9 @@ struct XmlSource {
       throw error_at(node, std::string("<") + node.name() + "> has " + std::to_string(ring.size()) +
                                " vertices; a polygon needs at least 3");
     }
+    if (const std::string reason = degenerate_ring(ring); !reason.empty()) {
+      throw error_at(node, std::string("<") + node.name() + "> " + reason);
+    }
   }
 };
 
@@ -298,11 +320,11 @@ std::optional<Ring> imagescope_ring(const pugi::xml_node& region, const XmlSourc
                           source.number(vertex, "Y") + kImageScopeVertexOffsetPx);
   }
   const int type = region.attribute("Type").as_int(0);
-  if ((type == 0 || type == 1) && vertices.size() < 3) {
+  if ((type == 0 || type == 1) && degenerate_ring(vertices).size() > 0) {
     // ImageScope saves stray clicks as regions of 1-2 vertices (one in MoNuSeg): no area.
-    spdlog::warn("annotations '{}' line {}: ImageScope region with {} vertices skipped",
+    spdlog::warn("annotations '{}' line {}: ImageScope region skipped: it {}",
                  source.path.string(), line_of(source.text, region.offset_debug()),
-                 vertices.size());
+                 degenerate_ring(vertices));
     return std::nullopt;
   }
   if (type == 0 || type == 1) {

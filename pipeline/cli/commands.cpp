@@ -1,5 +1,7 @@
 #include "commands.hpp"
 
+#include "checks.hpp"
+
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -12,9 +14,11 @@ namespace slidestream::cli {
 void SlideOptions::add_to(CLI::App& app) {
   app.add_option("--mpp", mpp,
                  "Level-0 spacing in um/px, overriding the slide's metadata (needed for "
-                 "images without it; 0.25 is typical at 40x, 0.5 at 20x)");
+                 "images without it; 0.25 is typical at 40x, 0.5 at 20x)")
+      ->check(number_in(0.01, 200, "um/px"));
   app.add_option("--backend", backend, "Reader: auto (OpenSlide, then libvips), openslide, vips")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "openslide", "vips"}));
   app.add_option("--channels", channels,
                  "Multi-channel images: channel indices shown as R,G,B (e.g. 0,1,2) or one "
                  "index shown as grey (default: channel 0 as grey)");
@@ -68,6 +72,7 @@ void define_read(CLI::App& app) {
   auto slide = std::make_shared<std::string>();
   auto options = std::make_shared<SlideOptions>();
   auto job = std::make_shared<ReadJob>();
+  auto spacing = std::make_shared<std::optional<double>>();
   auto size = std::make_shared<std::string>();
   auto center = std::make_shared<std::string>();
   auto origin = std::make_shared<std::string>();
@@ -75,7 +80,8 @@ void define_read(CLI::App& app) {
   auto mask = std::make_shared<std::string>();
   auto associated = std::make_shared<std::string>();
   app.add_option("SLIDE", *slide, "Slide file")->required();
-  app.add_option("--spacing", job->spacing_um, "Output spacing in um/px (e.g. 0.5, 2, 8)");
+  app.add_option("--spacing", *spacing, "Output spacing in um/px (e.g. 0.5, 2, 8)")
+      ->check(positive_number(1e6, "um/px"));
   app.add_option("--size", *size, "Output size in pixels: W or WxH");
   app.add_option("--center", *center, "Patch centre X,Y in level-0 pixels");
   app.add_option("--origin", *origin, "Patch top-left X,Y in level-0 pixels");
@@ -92,18 +98,19 @@ void define_read(CLI::App& app) {
       run_read_associated(*slide, options->to_open_options(), *associated, *output);
       return;
     }
-    if (size->empty() || job->spacing_um == 0) {
+    if (size->empty() || !spacing->has_value()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "read needs --spacing and --size (or --associated NAME)");
     }
     job->slide = *slide;
     job->open = options->to_open_options();
-    job->size_px = parse_size(*size);
+    job->spacing_um = **spacing;
+    job->size_px = parse_flag("--size", *size, parse_size);
     if (!center->empty()) {
-      job->center_l0 = parse_point(*center);
+      job->center_l0 = parse_flag("--center", *center, parse_point);
     }
     if (!origin->empty()) {
-      job->origin_l0 = parse_point(*origin);
+      job->origin_l0 = parse_flag("--origin", *origin, parse_point);
     }
     job->output = *output;
     if (!mask->empty()) {
@@ -126,20 +133,25 @@ void define_tissue(CLI::App& app) {
       ->required();
   app.add_flag("--json", job->print_json, "Also print the report (JSON) on stdout");
   app.add_option("--spacing", job->tissue.spacing_um, "Mask spacing in um/px")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_number(1e4, "um/px"));
   app.add_option("--method", *method,
                  "saturation (HSV saturation, for H&E) or od (mean optical density)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"saturation", "od"}));
   app.add_option("--threshold", *threshold,
-                 "Fixed threshold instead of Otsu's (saturation 0-255, or optical density)");
+                 "Fixed threshold instead of Otsu's (saturation 0-255, or optical density 0-5)")
+      ->check(number_in(0, 255));
   app.add_flag("--exclude-pen", job->tissue.exclude_pen,
                "Remove strongly saturated red, green and blue pen marks");
   app.add_option("--min-area", job->tissue.min_tissue_area_um2,
                  "Drop connected tissue smaller than this (um^2)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in(0, 1e12, "um^2"));
   app.add_option("--max-hole", job->tissue.max_hole_area_um2,
                  "Fill holes in the tissue smaller than this (um^2)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in(0, 1e12, "um^2"));
   options->add_to(app);
   app.callback([=] {
     job->slide = *slide;
@@ -162,7 +174,8 @@ void define_synth(CLI::App& app) {
   app.add_option("-o,--output", *output, "Output slide (.tif)")->required();
   app.add_option("--size", *size, "Level-0 size, WxH pixels")->capture_default_str();
   app.add_option("--mpp", *mpp, "Level-0 spacing in um/px written to the resolution tags")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in(0.01, 200, "um/px"));
   app.add_flag("--no-mpp", *no_mpp, "Write no usable spacing (to test the missing-MPP path)");
   app.add_option("--seed", options->seed, "Random seed; the same seed gives the same slide")
       ->capture_default_str();
@@ -172,10 +185,13 @@ void define_synth(CLI::App& app) {
   app.add_option("--annotations", *annotations,
                  "Also write the regions as QuPath GeoJSON (level-0 pixel coordinates)");
   app.add_option("--compression", options->compression, "jpeg, deflate or lzw")
-      ->capture_default_str();
-  app.add_option("--quality", options->jpeg_quality, "JPEG quality 1-100")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"jpeg", "deflate", "lzw"}));
+  app.add_option("--quality", options->jpeg_quality, "JPEG quality 1-100")
+      ->capture_default_str()
+      ->check(integer_in(1, 100));
   app.callback([=] {
-    options->size = parse_size(*size);
+    options->size = parse_flag("--size", *size, parse_size);
     options->mpp_um = *no_mpp ? std::nullopt : std::optional<double>(*mpp);
     if (!truth->empty()) {
       options->truth_path = std::filesystem::path(*truth);
@@ -197,8 +213,8 @@ void define_extract(CLI::App& app) {
     std::string label_raster;
     std::string format;
     std::vector<std::string> overrides;
-    int threads = -1;
-    int max_inflight = -1;
+    std::optional<int> threads;
+    std::optional<int> max_inflight;
     bool resume = false;
     SlideOptions slide;
   };
@@ -222,9 +238,11 @@ void define_extract(CLI::App& app) {
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "tiling.min_tissue_fraction=0.3");
   app.add_option("--threads", options->threads,
-                 "Worker threads reading patch sets (0 = all cores)");
+                 "Worker threads reading patch sets (0 = all cores)")
+      ->check(thread_count());
   app.add_option("--max-inflight", options->max_inflight,
-                 "Patch sets in flight at once; bounds memory (0 = 2 x threads)");
+                 "Patch sets in flight at once; bounds memory (0 = 2 x threads)")
+      ->check(integer_in(0, 65536));
   app.add_flag("--resume", options->resume, "Keep slides already in the output; add the others");
   options->slide.add_to(app);
   app.callback([options] {
@@ -232,18 +250,16 @@ void define_extract(CLI::App& app) {
     if (!options->format.empty()) {
       overrides.push_back("output.format=" + options->format);
     }
-    if (options->threads >= 0) {
-      overrides.push_back("scheduler.threads=" + std::to_string(options->threads));
-    }
-    if (options->max_inflight >= 0) {
-      overrides.push_back("scheduler.max_inflight=" + std::to_string(options->max_inflight));
-    }
     ExtractJob job;
     job.inputs = options->slides;
     job.config = load_extract_config(options->config.empty()
                                          ? std::nullopt
                                          : std::optional<std::filesystem::path>(options->config),
                                      overrides);
+    // Typed flags go onto the loaded config, after the file and --set (they win).
+    job.config.scheduler.threads = options->threads.value_or(job.config.scheduler.threads);
+    job.config.scheduler.max_inflight =
+        options->max_inflight.value_or(job.config.scheduler.max_inflight);
     job.config.scheduler.progress = ProgressBar::globally_enabled();
     job.output = options->output;
     if (!options->annotations.empty()) {

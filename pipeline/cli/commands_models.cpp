@@ -3,6 +3,7 @@
 #include <memory>
 #include <sstream>
 
+#include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/models.hpp"
@@ -16,14 +17,19 @@ Rect parse_region(const std::string& text) {
   std::stringstream list(text);
   try {
     for (std::string item; std::getline(list, item, ',');) {
-      values.push_back(std::stoll(item));
+      size_t used = 0;
+      values.push_back(std::stoll(item, &used));
+      if (used != item.size()) {
+        throw std::invalid_argument(item);
+      }
     }
   } catch (const std::exception&) {
     values.clear();
   }
-  if (values.size() != 4) {
+  if (values.size() != 4 || values[2] <= 0 || values[3] <= 0) {
     throw Error(ErrorCode::kInvalidArgument,
-                "--region '" + text + "' needs x,y,width,height in level-0 px");
+                "--region '" + text +
+                    "' needs x,y,width,height in level-0 px, with a positive width and height");
   }
   return Rect{values[0], values[1], values[2], values[3]};
 }
@@ -58,12 +64,15 @@ void define_predict(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--precision", options->precision,
                  "fp32, fp16 or bf16 (fp16/bf16 on CUDA only; the CPU always runs fp32)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_option("--batch-size", options->job.batch_size, "Patch sets per forward pass")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(1, 4096));
   app.add_option("--threads", options->job.inference.intra_op_threads,
                  "Torch intra-op CPU threads (0 = torch's default)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(thread_count());
   options->slide.add_to(app);
   app.callback([=] {
     PredictJob& job = options->job;

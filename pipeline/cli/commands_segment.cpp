@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/segment.hpp"
@@ -17,15 +18,15 @@ void define_segment(CLI::App& app) {
     std::string config;
     std::string output;
     std::vector<std::string> overrides;
-    int threads = -1;
+    std::optional<int> threads;
     std::string device;
     std::string precision;
-    int batch_size = -1;
+    std::optional<int> batch_size;
     bool resume = false;
     std::string shard;
     bool heatmaps = false;
     bool uncertainty = false;
-    double overlay_spacing = -1;
+    std::optional<double> overlay_spacing;
     SlideOptions slide;
   };
   auto options = std::make_shared<Options>();
@@ -44,11 +45,14 @@ void define_segment(CLI::App& app) {
   app.add_option("--set", options->overrides,
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "outputs.heatmaps=true");
-  app.add_option("--threads", options->threads, "Threads reading patch sets (0 = all cores)");
+  app.add_option("--threads", options->threads, "Threads reading patch sets (0 = all cores)")
+      ->check(thread_count());
   app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda or cuda:N");
   app.add_option("--precision", options->precision,
-                 "fp32, fp16 or bf16 (half precisions on CUDA only; CPU runs fp32)");
-  app.add_option("--batch-size", options->batch_size, "Patch sets per forward pass (default 8)");
+                 "fp32, fp16 or bf16 (half precisions on CUDA only; CPU runs fp32)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  app.add_option("--batch-size", options->batch_size, "Patch sets per forward pass (default 8)")
+      ->check(integer_in(1, 4096));
   app.add_flag("--resume", options->resume,
                "Skip slides finished with the same model and config; continue partial ones "
                "from their journal");
@@ -60,40 +64,30 @@ void define_segment(CLI::App& app) {
   app.add_flag("--uncertainty", options->uncertainty,
                "Also write uncertainty.tif (softmax entropy)");
   app.add_option("--overlay-spacing", options->overlay_spacing,
-                 "Spacing of overlay.png in um/px (default: 2048 px on the long side)");
+                 "Spacing of overlay.png in um/px (default: 2048 px on the long side)")
+      ->check(positive_number(1e5, "um/px"));
   options->slide.add_to(app);
   app.callback([options] {
-    std::vector<std::string> overrides = options->overrides;
-    auto set = [&](const std::string& key, const std::string& value) {
-      overrides.push_back(key + "=" + value);
-    };
-    if (options->threads >= 0) {
-      set("scheduler.threads", std::to_string(options->threads));
-    }
-    if (!options->device.empty()) {
-      set("inference.device", options->device);
-    }
-    if (!options->precision.empty()) {
-      set("inference.precision", options->precision);
-    }
-    if (options->batch_size >= 0) {
-      set("inference.batch_size", std::to_string(options->batch_size));
-    }
-    if (options->heatmaps) {
-      set("outputs.heatmaps", "true");
-    }
-    if (options->uncertainty) {
-      set("outputs.uncertainty", "true");
-    }
-    if (options->overlay_spacing >= 0) {
-      set("outputs.overlay_spacing_um", std::to_string(options->overlay_spacing));
-    }
     SegmentJob job;
     job.inputs = options->slides;
     job.model_dir = options->model;
     job.config = load_segment_config(
         options->config.empty() ? std::nullopt : std::optional<fs::path>(options->config),
-        overrides);
+        options->overrides);
+    // Typed flags go onto the loaded config, after the file and --set (they win).
+    SegmentConfig& config = job.config;
+    config.scheduler.threads = options->threads.value_or(config.scheduler.threads);
+    if (!options->device.empty()) {
+      config.inference.device = options->device;
+    }
+    if (!options->precision.empty()) {
+      config.inference.precision = parse_precision(options->precision);
+    }
+    config.batch_size = options->batch_size.value_or(config.batch_size);
+    config.outputs.heatmaps = config.outputs.heatmaps || options->heatmaps;
+    config.outputs.uncertainty = config.outputs.uncertainty || options->uncertainty;
+    config.outputs.overlay_spacing_um =
+        options->overlay_spacing.value_or(config.outputs.overlay_spacing_um);
     job.config.scheduler.progress = ProgressBar::globally_enabled();
     job.output_dir = options->output;
     job.open = options->slide.to_open_options();
@@ -137,12 +131,16 @@ void define_export(CLI::App& app) {
                  "Overlay this class's probability instead of the class colours");
   app.add_option("--colormap", options->colormap,
                  "Heatmap colormap: viridis, magma, inferno, jet, turbo")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"viridis", "magma", "inferno", "jet", "turbo"}));
   app.add_option("--overlay-spacing", options->overlay_spacing,
-                 "Overlay spacing in um/px (default: 2048 px on the long side)");
+                 "Overlay spacing in um/px (default: 2048 px on the long side)")
+      ->check(positive_number(1e5, "um/px"));
   app.add_option("--vector-spacing", options->vector_spacing,
-                 "Spacing the polygons are traced at, um/px (default: 2 x output spacing)");
-  app.add_option("--min-area", options->min_area, "Leave out regions smaller than this many um^2");
+                 "Spacing the polygons are traced at, um/px (default: 2 x output spacing)")
+      ->check(positive_number(1e5, "um/px"));
+  app.add_option("--min-area", options->min_area, "Leave out regions smaller than this many um^2")
+      ->check(number_in(0, 1e15, "um^2"));
   options->slide.add_to(app);
   app.callback([options] {
     ExportJob job;

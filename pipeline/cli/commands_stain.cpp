@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
@@ -10,6 +11,8 @@
 namespace slidestream::cli {
 
 namespace {
+
+const CLI::IsMember kStainMethods({"macenko", "reinhard", "vahadane"});
 
 void define_stain_fit(CLI::App& app) {
   auto job = std::make_shared<StainFitJob>();
@@ -22,18 +25,25 @@ void define_stain_fit(CLI::App& app) {
                  "'slidestream info' opens): a slide is fitted on its tissue tiles")
       ->required();
   app.add_option("-o,--output", *output, "Parameters file (.json, docs/FORMATS.md)")->required();
-  app.add_option("--method", *method, "macenko, reinhard or vahadane")->capture_default_str();
+  app.add_option("--method", *method, "macenko, reinhard or vahadane")
+      ->capture_default_str()
+      ->check(kStainMethods);
   slide->add_to(app);
-  app.add_option("--io", job->options.io, "Background intensity Io (0-255)")->capture_default_str();
+  app.add_option("--io", job->options.io, "Background intensity Io (1-255)")
+      ->capture_default_str()
+      ->check(number_in(1, 255));
   app.add_option("--beta", job->options.beta,
                  "Optical density threshold of stain pixels (natural-log OD)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in(0, 2));
   app.add_option("--fit-spacing", job->slide.spacing_um,
                  "Slides: spacing in um/px at which tissue tiles are sampled")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_number(1000, "um/px"));
   app.add_option("--fit-tiles", job->slide.max_tiles,
                  "Slides: at most this many 128 px tissue tiles, spread over the slide")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(1, 100000));
   app.callback([=] {
     job->input = *input;
     job->output = *output;
@@ -57,7 +67,8 @@ void define_stain_apply(CLI::App& app) {
       ->required();
   app.add_option("--method", *method,
                  "macenko, reinhard or vahadane (default: the parameters' method; macenko for "
-                 "an image)");
+                 "an image)")
+      ->check(kStainMethods);
   app.callback([=] {
     job->input = *input;
     job->output = *output;
@@ -74,6 +85,9 @@ void define_stain_show(CLI::App& app) {
   app.add_option("PARAMS", *params_path, "Parameters file (.json)")->required();
   app.add_option("--swatch", *swatch, "Also write a colour swatch PNG: H, E and H + E");
   app.callback([=] {
+    if (!swatch->empty()) {
+      require_distinct_files({{"PARAMS", *params_path}}, {{"--swatch", *swatch}});
+    }
     const StainParams params = StainParams::load(*params_path);
     std::cout << stain_params_text(params);
     if (!swatch->empty()) {
@@ -100,20 +114,27 @@ void define_stain_normalize_slide(CLI::App& app) {
       ->required();
   app.add_option("--method", *method,
                  "macenko, reinhard or vahadane (default: the parameters' method; macenko for "
-                 "an image)");
+                 "an image)")
+      ->check(kStainMethods);
   app.add_option("--fit", *fit,
                  "slide: fit the slide's own stains once on its tissue tiles; tile: fit every "
                  "tile")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"slide", "tile"}));
   app.add_option("--fit-spacing", job->stain.fit_spacing_um,
                  "Spacing (um/px) of the slide-level fit's tissue tiles")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_number(1000, "um/px"));
   slide->add_to(app);
   app.add_option("--threads", job->scheduler.threads, "Worker threads (0 = all cores)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(thread_count());
   app.add_option("--tile-size", job->tile_size, "Output tile side in px (a multiple of 16)")
-      ->capture_default_str();
-  app.add_option("--quality", job->jpeg_quality, "JPEG quality 1-100")->capture_default_str();
+      ->capture_default_str()
+      ->check(integer_in(16, 8192) & multiple_of(16));
+  app.add_option("--quality", job->jpeg_quality, "JPEG quality 1-100")
+      ->capture_default_str()
+      ->check(integer_in(1, 100));
   app.callback([=] {
     job->input = *input;
     job->output = *output;

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
@@ -41,8 +42,10 @@ void define_train(CLI::App& app) {
   app.add_option("--seed", options->seed,
                  "Seed of weights, data order and augmentation (= --set training.seed=N); "
                  "the same seed on CPU gives the same loss curve");
-  app.add_option("--threads", options->threads, "Torch intra-op threads (0 = torch's default)");
-  app.add_option("--epochs", options->epochs, "Epochs in total (= --set training.epochs=N)");
+  app.add_option("--threads", options->threads, "Torch intra-op threads (0 = torch's default)")
+      ->check(thread_count());
+  app.add_option("--epochs", options->epochs, "Epochs in total (= --set training.epochs=N)")
+      ->check(integer_in(1, 100000));
   app.add_option("--set", options->overrides,
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "training.learning_rate=0.0001, model.filters=8");
@@ -91,7 +94,8 @@ void define_evaluate(CLI::App& app) {
   app.add_option("--classes", options->classes,
                  "name=value pairs, e.g. background=0,nucleus=1 (default: every value present, "
                  "named by its value)");
-  app.add_option("--ignore", options->ignore, "Truth value left out of every count (e.g. 255)");
+  app.add_option("--ignore", options->ignore, "Truth value left out of every count (e.g. 255)")
+      ->check(integer_in(0, 255));
   app.add_option("--json", options->json, "Also write the report as JSON (slidestream.evaluate/1)");
   app.callback([options] {
     EvaluateJob job;
@@ -130,11 +134,14 @@ void define_features(CLI::App& app) {
       ->required();
   app.add_option("--device", options->device, "auto (CUDA when available), cpu, cuda or cuda:N");
   app.add_option("--threads", options->threads,
-                 "Threads reading tiles and torch intra-op threads (0 = all cores)");
-  app.add_option("--batch-size", options->batch_size, "Tiles per forward pass (default 16)");
+                 "Threads reading tiles and torch intra-op threads (0 = all cores)")
+      ->check(thread_count());
+  app.add_option("--batch-size", options->batch_size, "Tiles per forward pass (default 16)")
+      ->check(integer_in(1, 4096));
   app.add_option("--min-tissue", options->min_tissue,
                  "Keep tiles whose output field of view is at least this tissue fraction "
-                 "(0..1, default 0.5)");
+                 "(0..1, default 0.5)")
+      ->check(number_in(0, 1));
   options->slide.add_to(app);
   app.callback([options] {
     FeaturesJob job;

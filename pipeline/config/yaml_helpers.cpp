@@ -76,20 +76,25 @@ void apply_override(YAML::Node& root, const std::string& assignment, const std::
   std::vector<std::string> parts;
   std::stringstream path(key);
   for (std::string part; std::getline(path, part, '.');) {
+    if (part.empty()) {
+      config_error(key, "--set needs a key like section.key, without empty parts");
+    }
     parts.push_back(part);
+  }
+  if (parts.empty() || key.back() == '.') {
+    config_error(key, "--set needs a key like section.key, without empty parts");
   }
   // yaml-cpp nodes are handles: walk with fresh handles, never reassign one (that would alias).
   std::vector<YAML::Node> chain{root};
-  std::string section;
+  std::string walked;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    section += (i == 0 ? "" : ".") + parts[i];
-    chain.push_back(chain.back()[parts[i]]);
-    // Only a mapping (or nothing yet) holds keys: yaml-cpp throws for a scalar and silently
-    // turns a list into a mapping.
-    if (chain.back().IsDefined() && !chain.back().IsNull() && !chain.back().IsMap()) {
-      config_error(key, "--set cannot set a key inside '" + section +
-                            "', which is a value, not a section; e.g. " + example);
+    walked += (walked.empty() ? "" : ".") + parts[i];
+    YAML::Node next = chain.back()[parts[i]];
+    if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
+      config_error(walked, "is a value, not a section, so --set '" + assignment +
+                               "' cannot set a key inside it; set " + walked + "=VALUE instead");
     }
+    chain.push_back(next);
   }
   chain.back()[parts.back()] = value;
 }
@@ -109,15 +114,21 @@ YAML::Node load_root(const std::optional<fs::path>& path, const std::vector<std:
     }
     if (root.IsNull()) {
       root = YAML::Node(YAML::NodeType::Map);
-    } else if (!root.IsMap()) {
+    }
+    if (!root.IsMap()) {
       throw Error(ErrorCode::kInvalidConfig,
-                  "config '" + path->string() +
-                      "' must be a mapping of sections to their keys (e.g. 'tissue: "
-                      "{spacing_um: 4}'), not a single value or a list");
+                  "'" + path->string() +
+                      "' is not a config: it must be a YAML mapping of sections (e.g. "
+                      "'tiling:' with its keys), not a single value or a list");
     }
   }
   for (const std::string& assignment : overrides) {
-    apply_override(root, assignment, example);
+    try {
+      apply_override(root, assignment, example);
+    } catch (const YAML::Exception& error) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "--set '" + assignment + "' cannot be applied: " + error.msg);
+    }
   }
   return root;
 }

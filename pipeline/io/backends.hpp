@@ -62,5 +62,12 @@ inline constexpr std::int64_t kMaxReadPixels = std::int64_t{1} << 28;
 /// Largest level region one resampled read decodes at once (16 MP, 48 MB of RGB); a larger
 /// cover (a thumbnail of a slide without a coarse level) is read and resampled block by block.
 inline constexpr double kMaxResampleSourcePixels = 16.0 * 1024 * 1024;
+/// Level pixels one read may cover (2^34, e.g. the thumbnail of a 130000 x 130000 slide stored
+/// without a pyramid): beyond it a read would decode or resample for hours.
+inline constexpr double kMaxSourcePixels = 17179869184.0;
+
+/// Why a TIFF-based file looks truncated (its tiles or strips end past the end of the file),
+/// or empty when it does not (or is not a TIFF libtiff can parse).
+std::string tiff_truncation(const std::filesystem::path& path);
 
 }  // namespace slidestream::detail

@@ -76,6 +76,13 @@ cv::Mat read_resampled(const SlideReader& slide, int level, const RectF& source,
   const double scale_x = source.width / width;
   const double scale_y = source.height / height;
   const double cover_pixels = (source.width + 2.0) * (source.height + 2.0);
+  const Size bounds = slide.info().levels[static_cast<size_t>(level)].size;
+  if (source.x >= static_cast<double>(bounds.width) ||
+      source.y >= static_cast<double>(bounds.height) || source.x + source.width <= 0.0 ||
+      source.y + source.height <= 0.0) {
+    // Off the slide: the background colour, without reading or resampling anything.
+    return cv::Mat(height, width, CV_8UC3, slide.options().background);
+  }
   if (cover_pixels <= detail::kMaxResampleSourcePixels || (width == 1 && height == 1)) {
     const Rect cover = enclosing_rect(source);
     const cv::Mat pixels = slide.read_level(level, cover);
@@ -155,6 +162,15 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
   const double downsample = info_.levels[static_cast<size_t>(patch.level)].downsample;
   const RectF source{fov_l0.x / downsample, fov_l0.y / downsample, fov_l0.width / downsample,
                      fov_l0.height / downsample};
+  if (source.width * source.height > detail::kMaxSourcePixels) {
+    std::ostringstream text;
+    text << "reading " << size_px.width << "x" << size_px.height << " px at "
+         << patch.spacing_um << " um/px from '" << info_.path.string() << "' would cover "
+         << source.width << " x " << source.height << " px of level " << patch.level
+         << " (its coarsest level that fits is " << info_.levels[static_cast<size_t>(patch.level)].downsample
+         << "x downsampled; at most 2^34 source pixels per read); read a smaller size or region";
+    throw Error(ErrorCode::kInvalidArgument, text.str());
+  }
   const auto width = static_cast<int>(size_px.width);
   const auto height = static_cast<int>(size_px.height);
   if (std::abs(source.width - width) < 0.5 && std::abs(source.height - height) < 0.5) {
@@ -258,6 +274,17 @@ bool reject_known_unsupported(const fs::path& path) {
   return has_tiff_signature(head, got);
 }
 
+// A truncated slide may still open (its first directories intact) and fail only on the missing
+// tiles; say so up front rather than let the user meet it as a decode error mid-job.
+void warn_if_truncated(const fs::path& path, const char* backend) {
+  const std::string why = detail::tiff_truncation(path);
+  if (!why.empty()) {
+    spdlog::warn("'{}' looks truncated ({}); it opens through {}, but reads of the missing part "
+                 "will fail: copy the file again and compare its checksum",
+                 path.string(), why, backend);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SlideReader> open_slide(const fs::path& path, const OpenOptions& options) {
@@ -272,6 +299,9 @@ std::unique_ptr<SlideReader> open_slide(const fs::path& path, const OpenOptions&
     const std::string why_not = backend.detect(path);
     if (why_not.empty()) {
       spdlog::debug("{}: opening with the {} backend", path.string(), backend.name);
+      if (looks_like_tiff) {
+        warn_if_truncated(path, backend.name);
+      }
       return backend.open(path, options);
     }
     reasons += std::string(reasons.empty() ? "" : "; ") + backend.name + ": " + why_not;

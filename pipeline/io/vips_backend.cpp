@@ -45,6 +45,8 @@ void ensure_vips() {
     }
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, log_library_warning, nullptr);
     TIFFSetWarningHandler(log_tiff_warning);
+    // libtiff prints its errors to stderr by default; the error that reaches the user is ours.
+    TIFFSetErrorHandler(log_tiff_warning);
   });
 }
 

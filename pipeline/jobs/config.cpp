@@ -214,6 +214,16 @@ void config::read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler)
   }
 }
 
+void config::validate_scheduler(const SchedulerOptions& scheduler) {
+  if (scheduler.threads < 0 || scheduler.threads > max_threads()) {
+    config_error("scheduler.threads",
+                 "must be 0 (all cores) to " + std::to_string(max_threads()));
+  }
+  if (scheduler.max_inflight < 0 || scheduler.max_inflight > 65536) {
+    config_error("scheduler.max_inflight", "must be 0 (automatic) to 65536");
+  }
+}
+
 YAML::Node config::branch_node(const BranchGeometry& branch) {
   YAML::Node node;
   node["spacing_um"] = branch.spacing_um;
@@ -315,12 +325,18 @@ void ExtractConfig::validate() const {
   if (gzip_level < 0 || gzip_level > 9) {
     config_error("output.gzip_level", "must be 0..9");
   }
-  if (tiling.min_tissue_fraction < 0 || tiling.min_tissue_fraction > 1) {
+  if (!is_within(tiling.min_tissue_fraction, 0, 1)) {
     config_error("tiling.min_tissue_fraction", "must be between 0 and 1");
   }
-  if (scheduler.threads < 0 || scheduler.max_inflight < 0) {
-    config_error("scheduler", "threads and max_inflight must be >= 0 (0 = automatic)");
+  if (tiling.region_l0 && (tiling.region_l0->width <= 0 || tiling.region_l0->height <= 0)) {
+    config_error("tiling.region", "width and height must be positive (level-0 pixels)");
   }
+  if (tiling.stride_px && (tiling.stride_px->width <= 0 || tiling.stride_px->height <= 0 ||
+                           tiling.stride_px->width > 1000000 ||
+                           tiling.stride_px->height > 1000000)) {
+    config_error("tiling.stride", "must be positive output pixels (or null for the output size)");
+  }
+  config::validate_scheduler(scheduler);
   if (stain.enabled) {
     stain.validate();
   }
@@ -332,6 +348,7 @@ ExtractConfig load_extract_config(const std::optional<fs::path>& path,
   require_known_keys(root, "config",
                      {"geometry", "tiling", "tissue", "labels", "output", "scheduler", "stain"});
   ExtractConfig config;
+  config.source_path = path;
   read_geometry(root["geometry"], config.geometry);
   read_tiling(root["tiling"], config);
   read_tissue(root["tissue"], config.tissue);

@@ -14,6 +14,8 @@ namespace slidestream::config {
 /// The `tissue:` and `scheduler:` sections, shared by every job config.
 void read_tissue(const YAML::Node& node, TissueOptions& tissue);
 void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler);
+/// kInvalidConfig naming `scheduler.threads` / `scheduler.max_inflight` when out of range.
+void validate_scheduler(const SchedulerOptions& scheduler);
 /// The `stain:` section (extract and segment); present = enabled.
 void read_stain(const YAML::Node& node, StainConfig& stain);
 YAML::Node tissue_node(const TissueOptions& tissue);

@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
 
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
@@ -23,9 +24,18 @@ class Hdf5Sink final : public DatasetSink {
   void begin_slide(const SlideRecord& record) override { writer_.begin_slide(record); }
   void append(const PatchSet& patches) override { writer_.append(patches, patches.labels); }
   void end_slide() override { writer_.end_slide(); }
-  // The writer deletes an incomplete slide group when the file is reopened with resume; within
-  // one run, a failed slide is left incomplete (complete = 0) and readers skip it.
-  void abandon_slide() override {}
+  void require_geometry(const ModelGeometry& geometry) const override {
+    writer_.require_geometry(geometry);
+  }
+  // Called while the slide's own error propagates: a failure to remove its group is logged,
+  // not thrown over that error (the group then stays incomplete, which readers skip).
+  void abandon_slide() override {
+    try {
+      writer_.abandon_slide();
+    } catch (const std::exception& error) {
+      spdlog::warn("{}", error.what());
+    }
+  }
   void commit() override { writer_.commit(); }
 
  private:
@@ -49,7 +59,7 @@ class PngSink final : public DatasetSink {
     }
     if (!fs::is_directory(folder_, ec)) {
       require_writable_output(folder_);  // its parent exists and is writable
-      fs::create_directories(folder_);
+      create_output_folder(folder_);
     }
   }
 

@@ -14,6 +14,8 @@ class DatasetSink {
  public:
   virtual ~DatasetSink() = default;
   virtual std::vector<std::string> existing_slides() const = 0;
+  /// Throws kInvalidConfig when resumed output holds patches of another geometry.
+  virtual void require_geometry(const ModelGeometry& /*geometry*/) const {}
   virtual void begin_slide(const SlideRecord& record) = 0;
   virtual void append(const PatchSet& patches) = 0;
   virtual void end_slide() = 0;

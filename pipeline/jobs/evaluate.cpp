@@ -44,6 +44,15 @@ vips::VImage open_labels(const fs::path& path, const char* role) {
                 std::string(role) + " '" + path.string() +
                     "' is not an 8-bit label image (one uint8 label value per pixel)");
   }
+  // Labels have one value per pixel; grey + alpha keeps its grey band. A colour image is a
+  // picture (or a slide), not labels, and scoring its red channel would be silently wrong.
+  if (image.bands() > 2) {
+    throw Error(ErrorCode::kUnsupportedFormat,
+                std::string(role) + " '" + path.string() + "' has " +
+                    std::to_string(image.bands()) +
+                    " channels (a colour image or a slide), not one label value per pixel; give "
+                    "a single-channel label image such as labels.tif from segment");
+  }
   return image.bands() > 1 ? image.extract_band(0) : image;
 }
 
@@ -98,6 +107,10 @@ void EvaluateJob::validate() const {
   if (strip_rows < 1) {
     throw Error(ErrorCode::kInvalidArgument, "strip_rows must be >= 1");
   }
+  if (json_output) {
+    require_distinct_files({{"--pred", prediction}, {"--truth", truth}}, {{"--json", *json_output}});
+    require_writable_output(*json_output);
+  }
 }
 
 std::vector<LabelClass> parse_class_list(const std::string& text) {
@@ -119,6 +132,15 @@ std::vector<LabelClass> parse_class_list(const std::string& text) {
     LabelClass label;
     label.name = item.substr(0, equals);
     label.value = static_cast<std::uint8_t>(value);
+    for (const LabelClass& earlier : classes) {
+      if (earlier.name == label.name || earlier.value == label.value) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "--classes names " + (earlier.name == label.name ? "'" + label.name + "'"
+                                                                     : "the value " +
+                                                                           std::to_string(value)) +
+                        " twice; give each class one name and one value");
+      }
+    }
     classes.push_back(label);
   }
   return classes;

@@ -103,6 +103,15 @@ LabelSource load_labels(const ExtractJob& job, const SlideInput& slide, const Sl
       path.replace(at, placeholder.size(), slide.path.stem().string());
     }
     source.raster.emplace(path, job.config.label_raster_rule);
+    const Size raster = source.raster->size();
+    if (raster.width != info.size().width || raster.height != info.size().height) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "label raster '" + path + "' is " + std::to_string(raster.width) + "x" +
+                      std::to_string(raster.height) + " px but '" + slide.path.string() +
+                      "' is " + std::to_string(info.size().width) + "x" +
+                      std::to_string(info.size().height) +
+                      " px at level 0; a label raster must cover level 0 pixel for pixel");
+    }
   }
   return source;
 }
@@ -215,6 +224,22 @@ void write_report(const ExtractJob& job, const BatchReport& report, const fs::pa
   write_text_atomically(path, json.dump(2) + "\n");
 }
 
+// No output may replace a slide, the config or an annotation file of the batch.
+void require_outputs_apart(const ExtractJob& job, const std::vector<SlideInput>& slides,
+                           const fs::path& report_path) {
+  std::vector<NamedPath> inputs;
+  for (const SlideInput& slide : slides) {
+    inputs.push_back({"the slide", slide.path});
+  }
+  if (job.config.source_path) {
+    inputs.push_back({"-c", *job.config.source_path});
+  }
+  if (job.annotations) {
+    inputs.push_back({"--annotations", *job.annotations});
+  }
+  require_distinct_files(inputs, {{"-o", job.output}, {"the report", report_path}});
+}
+
 }  // namespace
 
 BatchReport run_extract(const ExtractJob& job) {
@@ -224,10 +249,15 @@ BatchReport run_extract(const ExtractJob& job) {
                 "give either --annotations or --label-raster, not both");
   }
   const std::vector<SlideInput> slides = expand_slide_inputs(job.inputs);
+  const fs::path report_path = job.config.format == "png"
+                                   ? job.output / "report.json"
+                                   : fs::path(job.output.string() + ".report.json");
+  require_outputs_apart(job, slides, report_path);
   std::unique_ptr<detail::DatasetSink> sink =
       job.config.format == "png"
           ? detail::make_png_sink(job.output, job.resume)
           : detail::make_hdf5_sink(job.output, job.config.gzip_level, job.resume);
+  sink->require_geometry(job.config.geometry);
   const std::vector<std::string> existing = sink->existing_slides();
   // The stain target is resolved once for the batch; each slide is fitted in begin_slide.
   std::unique_ptr<StainStage> stain;
@@ -251,9 +281,6 @@ BatchReport run_extract(const ExtractJob& job) {
   }
   if (report.failed() < report.slides.size()) {
     sink->commit();
-    const fs::path report_path = job.config.format == "png"
-                                     ? job.output / "report.json"
-                                     : fs::path(job.output.string() + ".report.json");
     write_report(job, report, report_path);
   }
   return report;

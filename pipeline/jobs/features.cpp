@@ -238,7 +238,7 @@ BatchReport run_features(const FeaturesJob& job) {
   }
   const fs::path folder = features_folder(job, *model);
   const std::string key = folder.filename().string();
-  fs::create_directories(folder);
+  create_output_folder(folder);
   spdlog::info("features of '{}' ({} values per tile) into '{}'", job.model_dir.string(),
                model->embedding_size(), folder.string());
   BatchReport report;

@@ -76,21 +76,23 @@ std::vector<SlideInput> read_manifest(const fs::path& manifest) {
       slide.path = manifest.parent_path() / slide.path;
     }
     if (!cell(mpp_column).empty()) {
-      double mpp_um = 0;
+      const std::string text = cell(mpp_column);
+      double mpp = std::nan("");
       try {
-        mpp_um = std::stod(cell(mpp_column));
+        size_t used = 0;
+        mpp = std::stod(text, &used);
+        mpp = used == text.size() ? mpp : std::nan("");
       } catch (const std::exception&) {
-        mpp_um = 0;
+        mpp = std::nan("");
       }
-      // std::stod also takes "nan", "inf" and negatives, which are no spacing.
-      if (!std::isfinite(mpp_um) || !(mpp_um > 0)) {
+      if (!is_within(mpp, 0.01, 200)) {
         throw Error(ErrorCode::kInvalidConfig,
                     "manifest '" + manifest.string() + "' line " + std::to_string(number) +
-                        ": mpp '" + cell(mpp_column) +
-                        "' is not a positive number of um/px (e.g. 0.25); leave it empty to "
-                        "use the slide's own");
+                        ": mpp '" + text +
+                        "' is not a spacing in um/px within 0.01..200 (e.g. 0.25 or 0.5); "
+                        "leave the cell empty to use the slide's own");
       }
-      slide.mpp_um = mpp_um;
+      slide.mpp_um = mpp;
     }
     slide.id = cell(id_column);
     slides.push_back(slide);
@@ -119,16 +121,26 @@ std::vector<SlideInput> expand_slide_inputs(const std::vector<std::string>& inpu
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
       std::vector<fs::path> files;
-      for (const auto& entry : fs::directory_iterator(path)) {
-        if (entry.is_regular_file() && is_slide_file(entry.path())) {
+      std::error_code list_error;
+      for (const auto& entry : fs::directory_iterator(path, list_error)) {
+        // A slide-named entry that cannot be resolved (a link loop, a dangling link) stays in
+        // the batch, so it fails alone with its own reason instead of stopping the others.
+        std::error_code entry_error;
+        const bool regular = entry.is_regular_file(entry_error);
+        if ((regular || entry_error) && is_slide_file(entry.path())) {
           files.push_back(entry.path());
         }
+      }
+      if (list_error) {
+        throw Error(ErrorCode::kNotFound, "cannot list the folder '" + input + "': " +
+                                              list_error.message());
       }
       std::sort(files.begin(), files.end());
       for (const fs::path& file : files) {
         slides.push_back({file, "", std::nullopt});
       }
     } else if (path.extension() == ".csv" && fs::is_regular_file(path, ec)) {
+      require_readable_file(path);
       const auto listed = read_manifest(path);
       slides.insert(slides.end(), listed.begin(), listed.end());
     } else if (input.find_first_of("*?[") != std::string::npos) {

@@ -21,40 +21,76 @@ void ReadJob::validate() const {
     throw Error(ErrorCode::kInvalidArgument,
                 "--spacing must be a positive number of um/px, e.g. 0.5 (20x) or 2.0");
   }
+  if (!is_within(spacing_um, 1e-6, 1e6)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--spacing must be in (0, 1e6] um/px, e.g. 0.5 (20x) or 2.0");
+  }
   if (size_px.width <= 0 || size_px.height <= 0) {
     throw Error(ErrorCode::kInvalidArgument, "--size must be positive, e.g. 512 or 512x256");
   }
-  require_writable_output(output);
+  std::vector<NamedPath> outputs{{"-o", output}, {"the sidecar", sidecar_path()}};
   if (mask_output) {
-    require_writable_output(*mask_output);
+    outputs.push_back({"--mask", *mask_output});
+  }
+  require_distinct_files({{"the slide", slide}}, outputs);
+  for (const NamedPath& named : outputs) {
+    require_writable_output(named.path);
+  }
+  require_image_writer(output, "-o");
+  if (mask_output) {
+    require_image_writer(*mask_output, "--mask");
   }
 }
 
-void write_image_atomically(const cv::Mat& image, const fs::path& path, bool is_rgb) {
-  AtomicOutput output(path);
+fs::path ReadJob::sidecar_path() const {
+  return fs::path(output.string() + ".json");
+}
+
+void require_image_writer(const fs::path& path, const std::string& role) {
+  bool writable = false;
+  try {
+    writable = cv::haveImageWriter(path.string());
+  } catch (const cv::Exception&) {
+    writable = false;
+  }
+  if (!writable || path.extension().empty()) {
+    throw Error(ErrorCode::kOutputError, role + " '" + path.string() +
+                                             "': no image format has the extension '" +
+                                             path.extension().string() +
+                                             "'; name it .png (or .tif, .jpg)");
+  }
+}
+
+void write_image_file(const cv::Mat& image, const fs::path& file, const fs::path& shown_as,
+                      bool is_rgb) {
   cv::Mat to_write = image;
   if (is_rgb) {
     cv::cvtColor(image, to_write, cv::COLOR_RGB2BGR);
   }
   bool written = false;
   try {
-    written = cv::imwrite(output.temp_path().string(), to_write);
+    written = cv::imwrite(file.string(), to_write);
   } catch (const cv::Exception& error) {
-    throw Error(ErrorCode::kOutputError, "cannot write '" + path.string() + "': " + error.what() +
-                                             " (use a .png, .tif or .jpg name)");
+    spdlog::debug("OpenCV: {}", error.what());
   }
   if (!written) {
-    throw Error(ErrorCode::kOutputError, "cannot write '" + path.string() +
-                                             "'; check the extension (.png, .tif, .jpg) and "
-                                             "free disk space");
+    throw Error(ErrorCode::kOutputError, "cannot write '" + shown_as.string() +
+                                             "'; check that its extension is an image format "
+                                             "(.png, .tif, .jpg) and that the disk has space");
   }
+}
+
+void write_image_atomically(const cv::Mat& image, const fs::path& path, bool is_rgb) {
+  require_image_writer(path, "the output");
+  AtomicOutput output(path);
+  write_image_file(image, output.temp_path(), path, is_rgb);
   output.commit();
 }
 
 namespace {
 
 void write_sidecar(const ReadJob& job, const SlideInfo& info, const Patch& patch,
-                   const fs::path& sidecar) {
+                   const fs::path& sidecar_file) {
   nlohmann::ordered_json json;
   json["schema"] = "slidestream.read/1";
   json["slide"] = info.path.string();
@@ -75,7 +111,11 @@ void write_sidecar(const ReadJob& job, const SlideInfo& info, const Patch& patch
       {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", info.spacing_source}};
   json["valid_fraction"] =
       static_cast<double>(cv::countNonZero(patch.valid)) / static_cast<double>(patch.valid.total());
-  write_text_atomically(sidecar, json.dump(2) + "\n");
+  std::ofstream file(sidecar_file);
+  file << json.dump(2) << "\n";
+  if (!file) {
+    throw Error(ErrorCode::kOutputError, "cannot write '" + job.sidecar_path().string() + "'");
+  }
 }
 
 }  // namespace
@@ -87,12 +127,22 @@ ReadResult run_read(const ReadJob& job) {
   result.patch = job.center_l0
                      ? reader->read_centered(*job.center_l0, job.size_px, job.spacing_um)
                      : reader->read_from_origin(*job.origin_l0, job.size_px, job.spacing_um);
-  write_image_atomically(result.patch.rgb, job.output, true);
+  // The image, its sidecar and the mask appear together or not at all.
+  AtomicOutput image(job.output);
+  AtomicOutput sidecar(job.sidecar_path());
+  std::optional<AtomicOutput> mask;
+  write_image_file(result.patch.rgb, image.temp_path(), job.output, true);
+  write_sidecar(job, reader->info(), result.patch, sidecar.temp_path());
   if (job.mask_output) {
-    write_image_atomically(result.patch.valid, *job.mask_output, false);
+    mask.emplace(*job.mask_output);
+    write_image_file(result.patch.valid, mask->temp_path(), *job.mask_output, false);
   }
-  result.sidecar = fs::path(job.output.string() + ".json");
-  write_sidecar(job, reader->info(), result.patch, result.sidecar);
+  image.commit();
+  sidecar.commit();
+  if (mask) {
+    mask->commit();
+  }
+  result.sidecar = job.sidecar_path();
   spdlog::info("wrote {} ({}x{} px at {} um/px from level {}, mpp from {})", job.output.string(),
                job.size_px.width, job.size_px.height, result.patch.spacing_um, result.patch.level,
                reader->info().spacing_source);
@@ -101,7 +151,9 @@ ReadResult run_read(const ReadJob& job) {
 
 void run_read_associated(const fs::path& slide, const OpenOptions& open, const std::string& name,
                          const fs::path& output) {
+  require_distinct_files({{"the slide", slide}}, {{"-o", output}});
   require_writable_output(output);
+  require_image_writer(output, "-o");
   const auto reader = open_slide(slide, open);
   write_image_atomically(reader->read_associated(name), output, true);
   spdlog::info("wrote the {} image of {} to {}", name, slide.string(), output.string());

@@ -71,12 +71,17 @@ std::optional<int> env_int(const char* name) {
   if (value == nullptr || *value == '\0') {
     return std::nullopt;
   }
+  const std::string text(value);
   try {
-    return std::stoi(value);
+    size_t used = 0;
+    const int number = std::stoi(text, &used);
+    if (used == text.size()) {
+      return number;
+    }
   } catch (const std::exception&) {
-    throw Error(ErrorCode::kInvalidArgument,
-                std::string("environment variable ") + name + "='" + value + "' is not a number");
   }
+  throw Error(ErrorCode::kInvalidArgument, std::string("environment variable ") + name + "='" +
+                                               text + "' is not a whole number");
 }
 
 std::string batch_report_name(const std::optional<Shard>& shard) {
@@ -117,6 +122,10 @@ void write_batch_report(const SegmentJob& job, const BatchReport& report,
 
 void require_output_dir(const fs::path& dir) {
   std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    throw Error(ErrorCode::kOutputError, "the output folder '" + dir.string() +
+                                             "' is a file, not a folder; choose another -o");
+  }
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) {
     throw Error(ErrorCode::kOutputError, "cannot create the output folder '" + dir.string() + "'" +
@@ -131,7 +140,7 @@ void require_output_dir(const fs::path& dir) {
 }  // namespace
 
 std::string detail::run_fingerprint(const SegmentationModel& model, const SegmentConfig& config) {
-  return model.weights_sha256() + ":" + fnv1a_hex(config.yaml);
+  return model.weights_sha256() + ":" + fnv1a_hex(config.resolved_yaml());
 }
 
 double detail::peak_rss_mib() {
@@ -153,25 +162,38 @@ json detail::library_versions() {
                        std::to_string(hdf5_release)}};
 }
 
+namespace {
+
+// The digits of `text` as a positive int, or nullopt (no sign, no fraction, no trailing text).
+std::optional<int> strict_int(const std::string& text) {
+  if (text.empty() || text.size() > 9 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoi(text);
+}
+
+Shard make_shard(int index, int count, const std::string& source, const std::string& fix) {
+  if (count < 1 || index < 1 || index > count) {
+    throw Error(ErrorCode::kInvalidArgument,
+                source + " gives share " + std::to_string(index) + " of " +
+                    std::to_string(count) + ", but shares are numbered 1..N; " + fix);
+  }
+  return Shard{index, count};
+}
+
+}  // namespace
+
 Shard parse_shard(const std::string& text) {
   const std::size_t slash = text.find('/');
-  Shard shard;
-  try {
-    if (slash == std::string::npos) {
-      throw std::invalid_argument(text);
-    }
-    std::size_t used = 0;
-    shard.index = std::stoi(text.substr(0, slash), &used);
-    shard.count = std::stoi(text.substr(slash + 1));
-  } catch (const std::exception&) {
+  const auto index = strict_int(text.substr(0, slash));
+  const auto count = slash == std::string::npos ? std::nullopt : strict_int(text.substr(slash + 1));
+  if (!index || !count) {
     throw Error(ErrorCode::kInvalidArgument,
-                "--shard '" + text + "' must be I/N, e.g. 1/4 for the first of four shares");
+                "--shard '" + text + "' must be I/N with whole numbers, e.g. 1/4 for the first "
+                                     "of four shares");
   }
-  if (shard.count < 1 || shard.index < 1 || shard.index > shard.count) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "--shard '" + text + "' needs 1 <= I <= N (shards are numbered from 1)");
-  }
-  return shard;
+  return make_shard(*index, *count, "--shard '" + text + "'", "e.g. --shard 1/4");
 }
 
 std::optional<Shard> shard_from_environment() {
@@ -182,7 +204,11 @@ std::optional<Shard> shard_from_environment() {
                   "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard I/N");
     }
     const int first = env_int("SLURM_ARRAY_TASK_MIN").value_or(0);
-    return parse_shard(std::to_string(*task - first + 1) + "/" + std::to_string(*count));
+    return make_shard(*task - first + 1, *count,
+                      "SLURM_ARRAY_TASK_ID=" + std::to_string(*task) + " (minus SLURM_ARRAY_TASK_MIN=" +
+                          std::to_string(first) + ") of SLURM_ARRAY_TASK_COUNT=" +
+                          std::to_string(*count),
+                      "check the array range (--array) or pass --shard I/N");
   }
   if (const auto index = env_int("JOB_COMPLETION_INDEX")) {
     const auto count = env_int("SLIDESTREAM_SHARD_COUNT");
@@ -191,22 +217,28 @@ std::optional<Shard> shard_from_environment() {
                   "JOB_COMPLETION_INDEX is set but SLIDESTREAM_SHARD_COUNT is not; set it to "
                   "the job's completions, or pass --shard I/N");
     }
-    return parse_shard(std::to_string(*index + 1) + "/" + std::to_string(*count));
+    return make_shard(*index + 1, *count,
+                      "JOB_COMPLETION_INDEX=" + std::to_string(*index) +
+                          " (0-based) of SLIDESTREAM_SHARD_COUNT=" + std::to_string(*count),
+                      "set SLIDESTREAM_SHARD_COUNT to the job's completions, or pass --shard I/N");
   }
   return std::nullopt;
 }
 
 BatchReport run_segment(const SegmentJob& job) {
   job.config.validate();
+  if (!job.shard) {
+    shard_from_environment();  // a bad cluster share fails before the model is loaded
+  }
   std::unique_ptr<SegmentationModel> model = load_model(job.model_dir, job.config.inference);
   return run_segment(job, *model);
 }
 
 BatchReport run_segment(const SegmentJob& job, SegmentationModel& model) {
   job.config.validate();
-  require_output_dir(job.output_dir);
   const std::vector<SlideInput> slides = expand_slide_inputs(job.inputs);
   const std::optional<Shard> shard = job.shard ? job.shard : shard_from_environment();
+  require_output_dir(job.output_dir);
   spdlog::info("model {} ({}, {} classes) on {}; output tiles {} px at {} um/px",
                job.model_dir.string(), model.architecture(), model.classes().size(), model.device(),
                model.geometry().output.size_px.width, model.geometry().output.spacing_um);

@@ -94,7 +94,7 @@ void read_outputs(const YAML::Node& node, SegmentOutputs& outputs) {
 
 // Every setting that shapes the outputs, defaults included. The scheduler and the device are
 // left out: they change speed, never the result (CPU fp32), and resumes may change them.
-std::string resolved_yaml(const SegmentConfig& config) {
+YAML::Node resolved_node(const SegmentConfig& config) {
   YAML::Node root;
   root["tissue"] = config::tissue_node(config.tissue);
   root["tiling"]["min_tissue_fraction"] = config.min_tissue_fraction;
@@ -127,53 +127,72 @@ std::string resolved_yaml(const SegmentConfig& config) {
   out["min_region_area_um2"] = outputs.min_region_area_um2;
   out["simplify_px"] = outputs.simplify_px;
   out["tiff_tile_size"] = outputs.tiff_tile_size;
-  return YAML::Dump(root);
+  return root;
 }
 
 }  // namespace
 
+std::string SegmentConfig::resolved_yaml() const {
+  return YAML::Dump(resolved_node(*this));
+}
+
 void SegmentConfig::validate() const {
   tissue.validate();
+  if (inference.intra_op_threads < 0 || inference.intra_op_threads > max_threads()) {
+    config_error("inference.intra_op_threads",
+                 "must be 0 (torch's default) to " + std::to_string(max_threads()));
+  }
+  if (inference.mc_samples < 0 || inference.mc_samples > 1000) {
+    config_error("inference.mc_samples", "must be 0 (off) to 1000");
+  }
   as_config_error("inference", [this] { inference.validate(); });
   if (stain.enabled) {
     stain.validate();
   }
-  if (min_tissue_fraction < 0 || min_tissue_fraction > 1) {
+  if (!is_within(min_tissue_fraction, 0, 1)) {
     config_error("tiling.min_tissue_fraction", "must be between 0 and 1");
   }
-  if (overlap < 0 || overlap >= 1) {
+  if (region_l0 && (region_l0->width <= 0 || region_l0->height <= 0)) {
+    config_error("tiling.region", "width and height must be positive (level-0 pixels)");
+  }
+  if (!(overlap >= 0 && overlap < 1)) {
     config_error("stitching.overlap", "must be at least 0 and below 1 (e.g. 0.25)");
   }
   if (batch_size < 1 || batch_size > 4096) {
     config_error("inference.batch_size", "must be 1..4096 (e.g. 8 on CPU, 32 on a GPU)");
   }
-  if (outputs.heatmap_downsample < 1) {
-    config_error("outputs.heatmap_downsample", "must be >= 1");
+  if (outputs.heatmap_downsample < 1 || outputs.heatmap_downsample > 4096) {
+    config_error("outputs.heatmap_downsample", "must be 1..4096");
   }
-  if (outputs.overlay_spacing_um < 0 || outputs.vector_spacing_um < 0) {
-    config_error("outputs", "overlay_spacing_um and vector_spacing_um must be >= 0 (0 = auto)");
+  if (!is_within(outputs.overlay_spacing_um, 0, 1e5)) {
+    config_error("outputs.overlay_spacing_um", "must be 0 (auto) or a spacing up to 1e5 um/px");
+  }
+  if (!is_within(outputs.vector_spacing_um, 0, 1e5)) {
+    config_error("outputs.vector_spacing_um", "must be 0 (auto) or a spacing up to 1e5 um/px");
   }
   if (outputs.overlay_max_px < 16 || outputs.overlay_max_px > 65536) {
     config_error("outputs.overlay_max_px", "must be 16..65536");
   }
-  if (outputs.overlay_alpha < 0 || outputs.overlay_alpha > 1) {
+  if (!is_within(outputs.overlay_alpha, 0, 1)) {
     config_error("outputs.overlay_alpha", "must be between 0 and 1");
   }
-  if (!(outputs.max_vector_megapixels > 0) || outputs.min_region_area_um2 < 0 ||
-      outputs.simplify_px < 0) {
-    config_error("outputs",
-                 "max_vector_megapixels must be > 0, min_region_area_um2 and "
-                 "simplify_px >= 0");
+  if (!is_within(outputs.max_vector_megapixels, 1e-3, 4096)) {
+    config_error("outputs.max_vector_megapixels", "must be in (0, 4096]");
   }
-  if (outputs.tiff_tile_size < 16 || outputs.tiff_tile_size % 16 != 0) {
-    config_error("outputs.tiff_tile_size", "must be a multiple of 16 (e.g. 256 or 512)");
+  if (!is_within(outputs.min_region_area_um2, 0, 1e15)) {
+    config_error("outputs.min_region_area_um2", "must be >= 0 um^2");
+  }
+  if (!is_within(outputs.simplify_px, 0, 1e6)) {
+    config_error("outputs.simplify_px", "must be >= 0 px");
+  }
+  if (outputs.tiff_tile_size < 16 || outputs.tiff_tile_size > 8192 ||
+      outputs.tiff_tile_size % 16 != 0) {
+    config_error("outputs.tiff_tile_size", "must be a multiple of 16 up to 8192 (e.g. 512)");
   }
   if (outputs.checkpoint_tiles < 1) {
     config_error("outputs.checkpoint_tiles", "must be >= 1");
   }
-  if (scheduler.threads < 0 || scheduler.max_inflight < 0) {
-    config_error("scheduler", "threads and max_inflight must be >= 0 (0 = automatic)");
-  }
+  config::validate_scheduler(scheduler);
 }
 
 SegmentConfig load_segment_config(const std::optional<fs::path>& path,
@@ -191,7 +210,6 @@ SegmentConfig load_segment_config(const std::optional<fs::path>& path,
   read_outputs(root["outputs"], config.outputs);
   config::read_scheduler(root["scheduler"], config.scheduler);
   config.validate();
-  config.yaml = resolved_yaml(config);
   return config;
 }
 

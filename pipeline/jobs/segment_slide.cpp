@@ -247,7 +247,7 @@ void write_slide_report(const SegmentJob& job, const SegmentationModel& model,
                      {"device", model.device()},
                      {"valid_convolutions", model.valid_convolutions()}};
   report["fingerprint"] = fingerprint;
-  report["config_yaml"] = job.config.yaml;
+  report["config_yaml"] = job.config.resolved_yaml();
   report["output"] = {{"spacing_um", layout.spacing_um},
                       {"raster_px", {layout.raster_px.width, layout.raster_px.height}},
                       {"tile_px", layout.tile_px.width},
@@ -281,20 +281,50 @@ void write_slide_report(const SegmentJob& job, const SegmentationModel& model,
   write_text_atomically(slide_dir / "report.json", report.dump(2) + "\n");
 }
 
+// What a failed slide leaves: its lock and the journal a --resume continues from, never
+// outputs that look finished (a labels.tif or predictions.h5 without report.json).
+void remove_unfinished_outputs(const fs::path& slide_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(slide_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != ".lock" && name != "journal") {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
+}
+
+SlideResult segment_slide_outputs(const SegmentJob& job, SegmentationModel& model,
+                                  const SlideInput& input, const fs::path& slide_dir,
+                                  const std::string& fingerprint);
+
 }  // namespace
 
 SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model, const SlideInput& input,
                           const fs::path& slide_dir) {
-  const SegmentConfig& config = job.config;
-  const std::string fingerprint = run_fingerprint(model, config);
-  SlideResult result;
+  const std::string fingerprint = run_fingerprint(model, job.config);
   if (job.resume && finished_with(slide_dir, fingerprint)) {
+    SlideResult result;
     result.skipped = true;
     return result;
   }
   if (!job.resume) {
     clear_slide_dir(slide_dir);
   }
+  try {
+    return segment_slide_outputs(job, model, input, slide_dir, fingerprint);
+  } catch (...) {
+    remove_unfinished_outputs(slide_dir);
+    throw;
+  }
+}
+
+namespace {
+
+SlideResult segment_slide_outputs(const SegmentJob& job, SegmentationModel& model,
+                                  const SlideInput& input, const fs::path& slide_dir,
+                                  const std::string& fingerprint) {
+  const SegmentConfig& config = job.config;
+  SlideResult result;
   std::error_code ignored;
   fs::remove(slide_dir / "report.json", ignored);  // only a finished slide has one
 
@@ -358,7 +388,7 @@ SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model, const
     record.slide_id = input.id;
     record.model_sha256 = model.weights_sha256();
     record.model_architecture = model.architecture();
-    record.config_yaml = config.yaml;
+    record.config_yaml = config.resolved_yaml();
     record.planned_tiles = result.planned;
     merge_predictions(journal_dir, layout, record, predictions);
     result.times.merge_s = seconds_since(start);
@@ -383,5 +413,7 @@ SlideResult segment_slide(const SegmentJob& job, SegmentationModel& model, const
   fs::remove_all(journal_dir, ignored);
   return result;
 }
+
+}  // namespace
 
 }  // namespace slidestream::detail

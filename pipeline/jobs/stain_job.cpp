@@ -55,8 +55,24 @@ void StainFitJob::validate() const {
   }
 }
 
+namespace {
+
+// The input's name in front of a fit's error, which knows pixels but not files.
+StainParams fit_image_file(const fs::path& image, StainMethod method,
+                           const StainFitOptions& options) {
+  const cv::Mat rgb = read_rgb_image(image);
+  try {
+    return fit_stain(rgb, method, options);
+  } catch (const Error& error) {
+    throw Error(error.code(), "'" + image.string() + "': " + error.what());
+  }
+}
+
+}  // namespace
+
 StainParams run_stain_fit(const StainFitJob& job) {
   job.validate();
+  require_distinct_files({{"the input", job.input}}, {{"-o", job.output}});
   require_writable_output(job.output);
   StainFitOptions options = job.options;
   if (options.fitted_on.empty()) {
@@ -64,7 +80,7 @@ StainParams run_stain_fit(const StainFitJob& job) {
   }
   StainParams params;
   if (is_plain_image(job.input)) {
-    params = fit_stain(read_rgb_image(job.input), job.method, options);
+    params = fit_image_file(job.input, job.method, options);
   } else {
     // A slide: its own tissue tiles, sampled under its tissue mask (fit_stain_on_slide).
     OpenOptions open = job.open;
@@ -93,7 +109,7 @@ StainParams resolve_stain_target(const std::string& target, std::optional<StainM
   } else {
     StainFitOptions options;
     options.fitted_on = path.filename().string();
-    return fit_stain(read_rgb_image(path), method.value_or(StainMethod::kMacenko), options);
+    return fit_image_file(path, method.value_or(StainMethod::kMacenko), options);
   }
   if (method && *method != params.method) {
     if (*method == StainMethod::kReinhard) {
@@ -108,7 +124,10 @@ StainParams resolve_stain_target(const std::string& target, std::optional<StainM
 }
 
 ApplyStats run_stain_apply(const StainApplyJob& job) {
+  require_distinct_files({{"the input", job.input}, {"--target", job.target}},
+                         {{"-o", job.output}});
   require_writable_output(job.output);
+  require_image_writer(job.output, "-o");
   const cv::Mat input = read_rgb_image(job.input);
   const StainNormalizer normalizer(resolve_stain_target(job.target, job.method));
   ApplyStats stats;
@@ -148,6 +167,7 @@ std::string stain_params_text(const StainParams& params) {
 
 void write_stain_swatch(const StainParams& params, const fs::path& output) {
   require_writable_output(output);
+  require_image_writer(output, "--swatch");
   // Three 64 px squares: H alone, E alone and H + E, each at its max concentration.
   constexpr int kSquare = 64;
   cv::Mat swatch(kSquare, 3 * kSquare, CV_8UC3);

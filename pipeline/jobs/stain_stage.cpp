@@ -28,11 +28,16 @@ RectF cell_fov(const SlideInfo& info, std::int64_t column, std::int64_t row, int
 
 void SlideStainFitOptions::validate() const {
   fit.validate();
-  if (!(spacing_um > 0) || tile_px < 16 || max_tiles < 1 || min_tissue_fraction < 0 ||
-      min_tissue_fraction > 1) {
+  if (!is_within(spacing_um, 1e-3, 1e3)) {
     throw Error(ErrorCode::kInvalidConfig,
-                "slide stain fit: spacing_um must be > 0, tile_px >= 16, max_tiles >= 1 and "
-                "min_tissue_fraction in [0, 1]");
+                "slide stain fit: the fit spacing (--fit-spacing, stain.fit_spacing_um) must be "
+                "in (0, 1000] um/px, e.g. 2");
+  }
+  if (tile_px < 16 || tile_px > 4096 || max_tiles < 1 || max_tiles > 100000 ||
+      !is_within(min_tissue_fraction, 0, 1)) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "slide stain fit: the tile size must be 16..4096 px, the tile count "
+                "(--fit-tiles) 1..100000 and the tissue fraction in [0, 1]");
   }
 }
 
@@ -112,8 +117,9 @@ void StainConfig::validate() const {
                 "stain.target: give a parameters file (.json), a preset (macenko-reference) or "
                 "a reference image");
   }
-  if (!(fit_spacing_um > 0)) {
-    throw Error(ErrorCode::kInvalidConfig, "stain.fit_spacing_um must be > 0 (um/px)");
+  if (!is_within(fit_spacing_um, 1e-3, 1e3)) {
+    throw Error(ErrorCode::kInvalidConfig,
+                "stain.fit_spacing_um (--fit-spacing) must be in (0, 1000] um/px, e.g. 2");
   }
 }
 
@@ -177,13 +183,17 @@ void NormalizeSlideJob::validate() const {
   tiff.tile_size = tile_size;
   tiff.jpeg_quality = jpeg_quality;
   tiff.validate();
-  if (scheduler.threads < 0 || scheduler.max_inflight < 0) {
-    throw Error(ErrorCode::kInvalidArgument, "--threads must be >= 0 (0 = all cores)");
+  require_thread_count(scheduler.threads, "--threads");
+  if (scheduler.max_inflight < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "max_inflight must be >= 0 (0 = 2 x threads)");
   }
 }
 
 NormalizeSlideReport run_stain_normalize_slide(const NormalizeSlideJob& job) {
   job.validate();
+  require_distinct_files({{"the slide", job.input}, {"--target", job.stain.target}},
+                         {{"-o", job.output}});
+  require_tiff_name(job.output, "-o");
   require_writable_output(job.output);
   const auto reader = open_slide(job.input, job.open);
   const SlideInfo& info = reader->info();

@@ -52,13 +52,26 @@ nlohmann::ordered_json tissue_report(const TissueJob& job, const SlideInfo& info
 TissueMask run_tissue(const TissueJob& job) {
   job.tissue.validate();
   const fs::path report_path(job.output.string() + ".json");
+  require_distinct_files({{"the slide", job.slide}}, {{"-o", job.output}, {"the report", report_path}});
   require_writable_output(job.output);
   require_writable_output(report_path);
+  require_image_writer(job.output, "-o");
   const auto reader = open_slide(job.slide, job.open);
   TissueMask mask = compute_tissue_mask(*reader, job.tissue);
-  write_image_atomically(mask.mask, job.output, false);
   const std::string report = tissue_report(job, reader->info(), mask).dump(2) + "\n";
-  write_text_atomically(report_path, report);
+  // The mask and its report appear together or not at all.
+  AtomicOutput mask_output(job.output);
+  AtomicOutput report_output(report_path);
+  write_image_file(mask.mask, mask_output.temp_path(), job.output, false);
+  {
+    std::ofstream file(report_output.temp_path());
+    file << report;
+    if (!file) {
+      throw Error(ErrorCode::kOutputError, "cannot write '" + report_path.string() + "'");
+    }
+  }
+  mask_output.commit();
+  report_output.commit();
   if (job.print_json) {
     std::cout << report;
   }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -76,6 +77,21 @@ cv::Mat contiguous(const cv::Mat& raster) {
   return raster.isContinuous() ? raster : raster.clone();
 }
 
+// The geometry in words, stored per slide ("geometry") so a resumed file keeps one geometry.
+std::string geometry_text(const ModelGeometry& geometry) {
+  std::ostringstream text;
+  const auto branch = [&](const BranchGeometry& b) {
+    text << b.size_px.width << "x" << b.size_px.height << " px at " << b.spacing_um << " um/px";
+  };
+  for (std::size_t b = 0; b < geometry.branches.size(); ++b) {
+    text << (b == 0 ? "branches " : ", ");
+    branch(geometry.branches[b]);
+  }
+  text << "; output ";
+  branch(geometry.output);
+  return text.str();
+}
+
 // The datasets of the slide being written.
 struct SlideGroup {
   SlideRecord record;
@@ -113,6 +129,7 @@ struct PatchDatasetWriter::Impl {
   std::string file_name;
   Handle file;
   std::vector<std::string> existing;
+  std::optional<std::string> existing_geometry;  // of the first complete slide, when recorded
   std::optional<SlideGroup> slide;  // declared after `file`: its objects close first
   bool committed = false;
 };
@@ -136,9 +153,13 @@ void PatchDatasetWriter::Impl::open() {
       throw Error(ErrorCode::kOutputError,
                   "cannot copy '" + file_name + "' to resume it: " + ec.message());
     }
-    file = Handle(check(H5Fopen(temp.c_str(), H5F_ACC_RDWR, access.get()), file_name,
-                        "open the existing file to resume"),
-                  H5Fclose);
+    const hid_t opened = H5Fopen(temp.c_str(), H5F_ACC_RDWR, access.get());
+    if (opened < 0) {
+      throw Error(ErrorCode::kCorruptData,
+                  "'" + file_name + "' is not a readable HDF5 file (damaged, or another format), "
+                  "so --resume cannot add to it: give another -o, or delete it to start again");
+    }
+    file = Handle(opened, H5Fclose);
     const auto format = detail::h5::read_string_attribute(file.get(), "format", file_name);
     if (format != std::string(kFormat)) {
       throw Error(ErrorCode::kOutputError,
@@ -171,6 +192,13 @@ void PatchDatasetWriter::Impl::scan_existing_slides() {
       complete = detail::h5::read_int_attribute(object.get(), "complete", file_name);
     }
     if (complete == 1) {
+      if (existing.empty()) {
+        const Handle group(check(H5Gopen2(file.get(), name.c_str(), H5P_DEFAULT), file_name,
+                                 "open an existing slide group"),
+                           H5Gclose);
+        existing_geometry =
+            detail::h5::read_string_attribute(group.get(), "geometry", file_name);
+      }
       existing.push_back(name);
     } else {
       // An unfinished slide is dropped so it can be written again.
@@ -194,6 +222,7 @@ void PatchDatasetWriter::Impl::write_slide_attributes(const SlideRecord& record,
   write_attribute(group, "output_spacing_um", out.spacing_um, file_name);
   write_attribute(group, "output_size_px",
                   std::array<std::int64_t, 2>{out.size_px.width, out.size_px.height}, file_name);
+  write_attribute(group, "geometry", geometry_text(record.geometry), file_name);
 }
 
 void PatchDatasetWriter::Impl::write_coords_attributes(const SlideRecord& record,
@@ -288,6 +317,16 @@ std::vector<std::string> PatchDatasetWriter::existing_slides() const {
   return impl_->existing;
 }
 
+void PatchDatasetWriter::require_geometry(const ModelGeometry& geometry) const {
+  const Impl& impl = *impl_;
+  const std::string wanted = geometry_text(geometry);
+  if (impl.existing_geometry && *impl.existing_geometry != wanted) {
+    throw Error(ErrorCode::kInvalidConfig, "'" + impl.file_name + "' holds patches of another geometry (" +
+                  *impl.existing_geometry + ") than this run's (" + wanted +
+                  "); resume with the config that made it, or write to a new file");
+  }
+}
+
 void PatchDatasetWriter::begin_slide(const SlideRecord& record) {
   Impl& impl = *impl_;
   if (impl.committed) {
@@ -371,6 +410,17 @@ void PatchDatasetWriter::end_slide() {
   write_attribute(impl.slide->group.get(), "complete", std::int64_t{1}, impl.file_name);
   impl.slide.reset();
   check(H5Fflush(impl.file.get(), H5F_SCOPE_LOCAL), impl.file_name, "flush the file");
+}
+
+void PatchDatasetWriter::abandon_slide() {
+  Impl& impl = *impl_;
+  if (!impl.slide) {
+    return;
+  }
+  const std::string id = impl.slide->record.slide_id;
+  impl.slide.reset();  // closes the slide's datasets before its link is removed
+  check(H5Ldelete(impl.file.get(), id.c_str(), H5P_DEFAULT), impl.file_name,
+        "remove the failed slide's group");
 }
 
 void PatchDatasetWriter::commit() {

@@ -195,12 +195,20 @@ void write_source(const std::filesystem::path& path, const SourceContext& contex
 
 void synthesize_slide(const std::filesystem::path& output, const SynthOptions& options) {
   validate(options);
-  require_writable_output(output);
+  std::vector<NamedPath> outputs{{"-o", output}};
+  require_tiff_name(output, "-o");
   if (options.truth_path) {
-    require_writable_output(*options.truth_path);
+    require_tiff_name(*options.truth_path, "--truth");
+    outputs.push_back({"--truth", *options.truth_path});
   }
   if (options.annotations_path) {
-    require_writable_output(*options.annotations_path);
+    require_extension(*options.annotations_path, {".geojson", ".json"}, "--annotations",
+                      "GeoJSON");
+    outputs.push_back({"--annotations", *options.annotations_path});
+  }
+  require_distinct_files({}, outputs);
+  for (const NamedPath& named : outputs) {
+    require_writable_output(named.path);
   }
   init_vips_once();
 

@@ -13,10 +13,11 @@ void ModelGeometry::validate() const {
                 "geometry.branches is empty; give at least the target branch {spacing_um, size}");
   }
   auto check = [](const BranchGeometry& branch, const std::string& name) {
-    if (!(branch.spacing_um > 0) || !std::isfinite(branch.spacing_um) ||
-        branch.size_px.width <= 0 || branch.size_px.height <= 0) {
+    if (!is_within(branch.spacing_um, 1e-4, 1e5) || branch.size_px.width <= 0 ||
+        branch.size_px.height <= 0 || branch.size_px.width > 65536 ||
+        branch.size_px.height > 65536) {
       std::ostringstream text;
-      text << name << " needs a positive spacing_um and size (got " << branch.spacing_um
+      text << name << " needs a spacing_um in (0, 1e5] um/px and a size of 1..65536 px (got " << branch.spacing_um
            << " um/px, " << branch.size_px.width << "x" << branch.size_px.height << " px)";
       throw Error(ErrorCode::kInvalidConfig, text.str());
     }

@@ -206,7 +206,7 @@ cv::Mat clean_mask(cv::Mat mask, const TissueOptions& options) {
 
 void require_non_negative(double value, const char* field) {
   if (!(value >= 0) || !std::isfinite(value)) {
-    throw Error(ErrorCode::kInvalidConfig, std::string("tissue option ") + field +
+    throw Error(ErrorCode::kInvalidConfig, std::string("tissue.") + field +
                                                " must be a finite number >= 0 (0 turns it off)");
   }
 }
@@ -229,9 +229,10 @@ TissueMethod parse_tissue_method(const std::string& name) {
 }
 
 void TissueOptions::validate() const {
-  if (!(spacing_um > 0) || !std::isfinite(spacing_um)) {
+  if (!(spacing_um > 0) || !std::isfinite(spacing_um) || spacing_um > 1e4) {
     throw Error(ErrorCode::kInvalidConfig,
-                "tissue option spacing_um must be a positive number of um/px, e.g. 8");
+                "tissue.spacing_um (--spacing) must be a positive number of um/px up to 1e4, "
+                "e.g. 8");
   }
   require_non_negative(close_radius_um, "close_radius_um");
   require_non_negative(open_radius_um, "open_radius_um");
@@ -239,9 +240,18 @@ void TissueOptions::validate() const {
   require_non_negative(max_hole_area_um2, "max_hole_area_um2");
   if (threshold) {
     require_non_negative(*threshold, "threshold");
+    const double most = method == TissueMethod::kSaturation ? 255.0 : 5.0;
+    if (*threshold > most) {
+      throw Error(ErrorCode::kInvalidConfig,
+                  "tissue.threshold (--threshold) " + std::to_string(*threshold) +
+                      " is beyond what the " + tissue_method_name(method) + " method measures (" +
+                      (method == TissueMethod::kSaturation ? "saturation 0..255"
+                                                           : "optical density 0..5") +
+                      "); every pixel would be background");
+    }
   }
-  if (!(max_mask_megapixels > 0)) {
-    throw Error(ErrorCode::kInvalidConfig, "tissue option max_mask_megapixels must be positive");
+  if (!is_within(max_mask_megapixels, 1e-3, 1024)) {
+    throw Error(ErrorCode::kInvalidConfig, "tissue.max_mask_megapixels must be in (0, 1024]");
   }
 }
 
