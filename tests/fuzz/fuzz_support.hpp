@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "slidestream/core.hpp"
+#include "slidestream/segment.hpp"
 
 // libFuzzer's entry point; the GCC build drives it from replay_main.cpp instead.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -55,6 +56,13 @@ struct ConfigInput {
 };
 ConfigInput config_input(const std::uint8_t* data, std::size_t size);
 
+/// The YAML a config records in its outputs.
+inline std::string recorded_yaml(const SegmentConfig& config) { return config.resolved_yaml(); }
+template <typename Config>
+std::string recorded_yaml(const Config& config) {
+  return config.yaml;
+}
+
 /// The contract of a config loader (`load(path, overrides)` returning a config with the `yaml`
 /// it records): bad input is kInvalidConfig; a config that loads loads again from the YAML it
 /// records and records the same YAML (outputs keep it, and `train` reads an extract's classes
@@ -63,7 +71,7 @@ template <typename Loader>
 void check_config_loader(const std::uint8_t* data, std::size_t size, Loader load) {
   const ConfigInput input = config_input(data, size);
   std::string recorded;
-  expect_clean([&] { recorded = load(input.yaml_path, input.overrides).yaml; },
+  expect_clean([&] { recorded = recorded_yaml(load(input.yaml_path, input.overrides)); },
                {ErrorCode::kInvalidConfig});
   if (recorded.empty()) {
     return;
@@ -71,7 +79,7 @@ void check_config_loader(const std::uint8_t* data, std::size_t size, Loader load
   const std::filesystem::path again = scratch_file("recorded.yaml", recorded);
   std::string reloaded;
   try {
-    reloaded = load(again, {}).yaml;
+    reloaded = recorded_yaml(load(again, {}));
   } catch (const std::exception& error) {
     finding(std::string("the recorded config does not load again: ") + error.what() +
             "\n--- recorded:\n" + recorded);
