@@ -382,11 +382,21 @@ TEST(BadAnnotations, MalformedGeoJsonNamesTheByteOrTheFeature) {
   EXPECT_NE(message.find("byte"), std::string::npos) << message;
 
   write_text(dir / "short.geojson", R"([{"type": "Feature", "geometry": {"type": "Polygon",
-    "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]}},
+    "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}},
     {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}}])");
   std::tie(code, message) = error_of([&] { read_annotations(dir / "short.geojson"); });
   EXPECT_EQ(code, ErrorCode::kInvalidConfig);
   EXPECT_NE(message.find("feature 1"), std::string::npos) << message;
+
+  // Four identical points, or points on one line, bound no area: malformed too.
+  write_text(dir / "flat.geojson", R"([{"type": "Feature", "geometry": {"type": "Polygon",
+    "coordinates": [[[5, 5], [5, 5], [5, 5], [5, 5]]]}},
+    {"type": "Feature", "geometry": {"type": "Polygon",
+    "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]}}])");
+  std::tie(code, message) = error_of([&] { read_annotations(dir / "flat.geojson"); });
+  EXPECT_EQ(code, ErrorCode::kInvalidConfig);
+  EXPECT_NE(message.find("feature 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 distinct points"), std::string::npos) << message;
 
   write_text(dir / "text.geojson", R"({"type": "Feature", "geometry": {"type": "Polygon",
     "coordinates": [[[0, 0], ["a", 1], [2, 2]]]}})");

@@ -116,7 +116,7 @@ std::vector<BadCommand> bad_commands() {
       {"missing_output_folder",
        "read " + slide + " --spacing 1 --size 64 --center 10,10 -o /no/such/dir/p.png", 8,
        "does not exist"},
-      {"bad_backend", "info " + slide + " --backend bioformats", 2, "unknown backend"},
+      {"bad_backend", "info " + slide + " --backend bioformats", 2, "auto,openslide,vips"},
       {"bad_mpp", "info " + slide + " --mpp -1", 2, "--mpp"},
       {"synth_bad_size", "synth -o " + out + " --size 0x10", 2, "size"},
   };

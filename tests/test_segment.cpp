@@ -395,7 +395,7 @@ TEST(Segment, AStainSectionNormalizesWhatTheModelSeesAndIsRecorded) {
                                  {"outputs.overlay=false", "stain.target=macenko-reference",
                                   "stain.method=macenko", "stain.fit=tile"});
   ASSERT_EQ(run_segment(job, model).failed(), 0u);
-  EXPECT_NE(job.config.yaml.find("macenko-reference"), std::string::npos);
+  EXPECT_NE(job.config.resolved_yaml().find("macenko-reference"), std::string::npos);
   const cv::Mat before = read_tiff_page(plain / "segment-2048" / "labels.tif", 0);
   const cv::Mat after = read_tiff_page(stained / "segment-2048" / "labels.tif", 0);
   EXPECT_GT(differing_pixels(before, after), 0u) << "normalized colours change the rule's classes";

@@ -448,7 +448,9 @@ TEST(StainCli, BadMethodsAndCorruptParametersFailWithTheirExitCodes) {
   EXPECT_FALSE(std::filesystem::exists(folder / "out.png"));
   result = testing::run_cli("stain fit --method sparse " + quoted(source_path) + " -o " +
                             quoted(folder / "p.json"));
-  EXPECT_EQ(result.exit_code, exit_code(ErrorCode::kInvalidConfig)) << result.output;
+  // A bad flag value is a usage error (exit 2) that names the flag and its choices.
+  EXPECT_EQ(result.exit_code, exit_code(ErrorCode::kInvalidArgument)) << result.output;
+  EXPECT_NE(result.output.find("--method"), std::string::npos) << result.output;
   result = testing::run_cli("stain show " + quoted(folder / "missing.json"));
   EXPECT_EQ(result.exit_code, exit_code(ErrorCode::kNotFound)) << result.output;
 }

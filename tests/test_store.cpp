@@ -414,9 +414,44 @@ TEST(PatchDatasetWriter, ResumingANonPatchFileIsAnOutputError) {
   options.resume = true;
   expect_error([&path, &options] { PatchDatasetWriter writer(path, options); },
                ErrorCode::kOutputError, "slidestream.patches/1");
+  // A file that is not HDF5 at all is a damaged input (exit 5), named with the fix.
   std::ofstream(folder / "broken.h5") << "not an HDF5 file";
   expect_error([&folder, &options] { PatchDatasetWriter writer(folder / "broken.h5", options); },
-               ErrorCode::kOutputError, "broken.h5");
+               ErrorCode::kCorruptData, "broken.h5");
+}
+
+TEST(PatchDatasetWriter, AnAbandonedSlideIsRemovedAndTheOthersAreWritten) {
+  const TempDir folder;
+  const fs::path path = folder / "patches.h5";
+  {
+    PatchDatasetWriter writer(path, {});
+    write_slide(writer, "A", false, 2);
+    writer.begin_slide(make_record("B", false));
+    writer.append(make_patch_set(0), {});
+    writer.abandon_slide();  // B failed part-way
+    write_slide(writer, "C", false, 1);
+    writer.commit();
+  }
+  const H5::H5File file(path.string(), H5F_ACC_RDONLY);
+  EXPECT_TRUE(file.nameExists("A"));
+  EXPECT_FALSE(file.nameExists("B"));
+  EXPECT_TRUE(file.nameExists("C"));
+  EXPECT_EQ(shape_of(file.openDataSet("C/coords"))[0], 1U);
+}
+
+TEST(PatchDatasetWriter, ResumingWithAnotherGeometryIsAConfigError) {
+  const TempDir folder;
+  const fs::path path = folder / "patches.h5";
+  write_two_slides(path);
+  PatchDatasetWriter::Options options;
+  options.resume = true;
+  PatchDatasetWriter writer(path, options);
+  slidestream::ModelGeometry same = make_record("C", false).geometry;
+  EXPECT_NO_THROW(writer.require_geometry(same));
+  slidestream::ModelGeometry other = same;
+  other.branches[1].spacing_um = 8.0;
+  expect_error([&] { writer.require_geometry(other); }, ErrorCode::kInvalidConfig,
+               "another geometry");
 }
 
 TEST(PatchDatasetWriter, H5pyFindsClamConventions) {
