@@ -137,8 +137,8 @@ PredictResult run_predict(const PredictJob& job) {
     try {
       static_cast<void>(reader->level_for_spacing(branch.spacing_um));
     } catch (const Error& error) {
-      throw Error(error.code(), "'" + job.image.string() + "' cannot feed this model: " +
-                                    error.what());
+      throw Error(error.code(),
+                  "'" + job.image.string() + "' cannot feed this model: " + error.what());
     }
   }
   PlanOptions plan;

@@ -21,8 +21,8 @@ namespace slidestream::testing {
 namespace {
 
 // The classes of bad input named by issue 11, plus plain usage errors.
-const std::set<std::string> kProblems{"batch",   "library", "overwrite", "numbers",
-                                      "claims",  "unbounded", "messages", "usage"};
+const std::set<std::string> kProblems{"batch",  "library",   "overwrite", "numbers",
+                                      "claims", "unbounded", "messages",  "usage"};
 
 // Each setup step has exactly one action key; these are the keys each action may carry.
 const std::map<std::string, std::set<std::string>> kStepKeys{
@@ -30,9 +30,9 @@ const std::map<std::string, std::set<std::string>> kStepKeys{
     {"file", {"text"}},           // write a text file
     {"bytes", {"size", "seed"}},  // random bytes
     {"truncate", {"from", "keep"}},
-    {"garble", {"from", "at", "length"}},  // random bytes over part of a copy
+    {"garble", {"from", "at", "length"}},     // random bytes over part of a copy
     {"zero_tile", {"from", "tile", "page"}},  // a TIFF copy with tiles' data zeroed
-    {"edit", {"replace", "with"}},         // text replacement in a given file
+    {"edit", {"replace", "with"}},            // text replacement in a given file
     {"symlink", {"to"}},
     {"hardlink", {"to"}},
     {"fifo", {}},
@@ -70,7 +70,8 @@ std::string step_action(const YAML::Node& step, const std::string& where) {
     }
   }
   if (action.empty()) {
-    throw std::runtime_error(where + ": no action (fixture, file, bytes, truncate, garble, "
+    throw std::runtime_error(where +
+                             ": no action (fixture, file, bytes, truncate, garble, "
                              "zero_tile, edit, symlink, hardlink, fifo, folder)");
   }
   std::set<std::string> allowed = kStepKeys.at(action);
@@ -206,8 +207,7 @@ void zero_tiles(const fs::path& path, int page, std::int64_t tile) {
   }
   TIFFClose(tiff);
   if (spans.empty()) {
-    throw std::runtime_error("zero_tile: no tile " + std::to_string(tile) + " in " +
-                             path.string());
+    throw std::runtime_error("zero_tile: no tile " + std::to_string(tile) + " in " + path.string());
   }
   std::fstream stream(path, std::ios::binary | std::ios::in | std::ios::out);
   for (const auto& [offset, count] : spans) {
@@ -231,17 +231,17 @@ void make_step(const YAML::Node& step, const fs::path& dir) {
   } else if (action == "file") {
     write_bytes(path, step["text"] ? step["text"].as<std::string>() : std::string());
   } else if (action == "bytes") {
-    write_bytes(path, random_bytes(step["size"].as<std::size_t>(1000),
-                                   step["seed"].as<unsigned>(1)));
+    write_bytes(path,
+                random_bytes(step["size"].as<std::size_t>(1000), step["seed"].as<unsigned>(1)));
   } else if (action == "truncate") {
     const std::string bytes = read_bytes(source_of(step, dir));
-    const auto keep = static_cast<std::size_t>(static_cast<double>(bytes.size()) *
-                                               step["keep"].as<double>(0.5));
+    const auto keep =
+        static_cast<std::size_t>(static_cast<double>(bytes.size()) * step["keep"].as<double>(0.5));
     write_bytes(path, bytes.substr(0, keep));
   } else if (action == "garble") {
     std::string bytes = read_bytes(source_of(step, dir));
-    const auto at = static_cast<std::size_t>(static_cast<double>(bytes.size()) *
-                                             step["at"].as<double>(0.5));
+    const auto at =
+        static_cast<std::size_t>(static_cast<double>(bytes.size()) * step["at"].as<double>(0.5));
     const std::size_t length = std::min(step["length"].as<std::size_t>(4096), bytes.size() - at);
     bytes.replace(at, length, random_bytes(length, 7));
     write_bytes(path, bytes);

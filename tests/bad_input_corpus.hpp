@@ -13,17 +13,17 @@
 namespace slidestream::testing {
 
 struct CorpusCase {
-  std::string id;          ///< "<file stem>.<name>", the test's name
-  std::string file;        ///< the case file it came from
-  std::string problem;     ///< the class of bad input (README.md lists them)
+  std::string id;                 ///< "<file stem>.<name>", the test's name
+  std::string file;               ///< the case file it came from
+  std::string problem;            ///< the class of bad input (README.md lists them)
   std::vector<YAML::Node> given;  ///< setup steps, already checked for unknown keys
-  std::string run;         ///< the slidestream arguments, as a shell string
+  std::string run;                ///< the slidestream arguments, as a shell string
   std::map<std::string, std::string> env;
   int exit_code = 0;
-  std::string message;                ///< regex the output must match (ECMAScript)
-  std::vector<std::string> creates;   ///< paths that must exist afterwards ("dir/" = a tree)
-  std::vector<std::string> changes;   ///< given paths the command may change
-  std::string load_error;             ///< a malformed case: the test fails with this
+  std::string message;               ///< regex the output must match (ECMAScript)
+  std::vector<std::string> creates;  ///< paths that must exist afterwards ("dir/" = a tree)
+  std::vector<std::string> changes;  ///< given paths the command may change
+  std::string load_error;            ///< a malformed case: the test fails with this
 };
 
 /// Every case of every `*.yaml` in `dir`, sorted by id. A file or case that breaks the schema

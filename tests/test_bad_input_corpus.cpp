@@ -20,7 +20,7 @@ using testing::CorpusCase;
 
 // Text that must never reach a user: the catch-all, raw library diagnostics, crash reports.
 const std::vector<std::string> kNeverShown{
-    "internal error",  "HDF5-DIAG",           "terminate called", "Exception raised from",
+    "internal error",     "HDF5-DIAG",        "terminate called", "Exception raised from",
     "Segmentation fault", "AddressSanitizer", "runtime error:",   "what():"};
 
 }  // namespace
@@ -144,8 +144,7 @@ TEST(CorpusSchema, AnUnknownStepOrProblemIsAnError) {
   const auto cases = testing::load_corpus(dir.path());
   ASSERT_EQ(cases.size(), 2u);
   EXPECT_NE(cases[0].load_error.find("no action"), std::string::npos) << cases[0].load_error;
-  EXPECT_NE(cases[1].load_error.find("unknown problem"), std::string::npos)
-      << cases[1].load_error;
+  EXPECT_NE(cases[1].load_error.find("unknown problem"), std::string::npos) << cases[1].load_error;
 }
 
 TEST(CorpusSchema, TheCorpusCoversEveryClassWithAtLeastAHundredCases) {

@@ -240,7 +240,7 @@ struct ExtractConfig {
   StainConfig stain;  ///< `stain:` section: patches normalized in the parallel stage
   /// The YAML file it was loaded from (none for the defaults), so no output may replace it.
   std::optional<std::filesystem::path> source_path;
-  std::string yaml;   ///< the resolved config, recorded in every output
+  std::string yaml;  ///< the resolved config, recorded in every output
 
   /// Throws kInvalidConfig naming the key and the fix.
   void validate() const;

@@ -350,10 +350,10 @@ int Trainer::resume() {
     return 0;
   }
   const auto damaged = [&](const fs::path& file, const std::string& why) {
-    return Error(ErrorCode::kCorruptData,
-                 "--resume: the checkpoint file '" + file.string() + "' is damaged (" + why +
-                     "); delete '" + checkpoint.string() +
-                     "' to start again, or train into a new -o folder");
+    return Error(ErrorCode::kCorruptData, "--resume: the checkpoint file '" + file.string() +
+                                              "' is damaged (" + why + "); delete '" +
+                                              checkpoint.string() +
+                                              "' to start again, or train into a new -o folder");
   };
   std::vector<std::string> ids;
   YAML::Node state;

@@ -42,8 +42,9 @@ using Ring = std::vector<cv::Point2d>;
 /// is a polygon. docs/FORMATS.md calls such a ring malformed.
 std::string degenerate_ring(const Ring& ring) {
   Ring distinct = ring;
-  std::sort(distinct.begin(), distinct.end(),
-            [](const cv::Point2d& a, const cv::Point2d& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
+  std::sort(distinct.begin(), distinct.end(), [](const cv::Point2d& a, const cv::Point2d& b) {
+    return a.x < b.x || (a.x == b.x && a.y < b.y);
+  });
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   if (distinct.size() < 3) {
     return "has " + std::to_string(distinct.size()) +
@@ -322,9 +323,8 @@ std::optional<Ring> imagescope_ring(const pugi::xml_node& region, const XmlSourc
   const int type = region.attribute("Type").as_int(0);
   if ((type == 0 || type == 1) && degenerate_ring(vertices).size() > 0) {
     // ImageScope saves stray clicks as regions of 1-2 vertices (one in MoNuSeg): no area.
-    spdlog::warn("annotations '{}' line {}: ImageScope region skipped: it {}",
-                 source.path.string(), line_of(source.text, region.offset_debug()),
-                 degenerate_ring(vertices));
+    spdlog::warn("annotations '{}' line {}: ImageScope region skipped: it {}", source.path.string(),
+                 line_of(source.text, region.offset_debug()), degenerate_ring(vertices));
     return std::nullopt;
   }
   if (type == 0 || type == 1) {

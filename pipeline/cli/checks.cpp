@@ -83,8 +83,8 @@ CLI::Validator multiple_of(long long step) {
 }
 
 CLI::Validator thread_count() {
-  return integer_in(0, max_threads()).description("0 (all cores).." +
-                                                  std::to_string(max_threads()));
+  return integer_in(0, max_threads())
+      .description("0 (all cores).." + std::to_string(max_threads()));
 }
 
 }  // namespace slidestream::cli

@@ -1,11 +1,10 @@
 #include "commands.hpp"
 
-#include "checks.hpp"
-
 #include <iostream>
 #include <memory>
 #include <sstream>
 
+#include "checks.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
 
@@ -237,8 +236,7 @@ void define_extract(CLI::App& app) {
   app.add_option("--set", options->overrides,
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "tiling.min_tissue_fraction=0.3");
-  app.add_option("--threads", options->threads,
-                 "Worker threads reading patch sets (0 = all cores)")
+  app.add_option("--threads", options->threads, "Worker threads reading patch sets (0 = all cores)")
       ->check(thread_count());
   app.add_option("--max-inflight", options->max_inflight,
                  "Patch sets in flight at once; bounds memory (0 = 2 x threads)")

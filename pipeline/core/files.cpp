@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <thread>
 #include <random>
 #include <system_error>
+#include <thread>
 
 #include "slidestream/core.hpp"
 
@@ -16,8 +16,8 @@ void require_readable_file(const fs::path& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (ec && ec != std::errc::no_such_file_or_directory) {
-    throw Error(ErrorCode::kNotFound, "'" + path.string() + "' cannot be opened (" +
-                                          ec.message() + "); check the path and its links");
+    throw Error(ErrorCode::kNotFound, "'" + path.string() + "' cannot be opened (" + ec.message() +
+                                          "); check the path and its links");
   }
   if (!fs::exists(status)) {
     throw Error(ErrorCode::kNotFound, "'" + path.string() +
@@ -68,7 +68,8 @@ void require_distinct_files(const std::vector<NamedPath>& inputs,
   for (size_t i = 0; i < outputs.size(); ++i) {
     for (const NamedPath& input : inputs) {
       std::error_code ec;
-      if (!input.path.empty() && fs::exists(input.path, ec) && same_file(outputs[i].path, input.path)) {
+      if (!input.path.empty() && fs::exists(input.path, ec) &&
+          same_file(outputs[i].path, input.path)) {
         throw Error(ErrorCode::kInvalidArgument,
                     describe(outputs[i]) + " is the same file as " + describe(input) +
                         ": writing it would destroy the input; choose another output path");
@@ -76,9 +77,9 @@ void require_distinct_files(const std::vector<NamedPath>& inputs,
     }
     for (size_t j = 0; j < i; ++j) {
       if (same_file(outputs[i].path, outputs[j].path)) {
-        throw Error(ErrorCode::kInvalidArgument,
-                    describe(outputs[i]) + " is the same file as " + describe(outputs[j]) +
-                        "; give each output its own path");
+        throw Error(ErrorCode::kInvalidArgument, describe(outputs[i]) + " is the same file as " +
+                                                     describe(outputs[j]) +
+                                                     "; give each output its own path");
       }
     }
   }
@@ -96,8 +97,8 @@ void require_extension(const fs::path& path, const std::vector<std::string>& ext
   for (const std::string& allowed : extensions) {
     list += (list.empty() ? "" : " or ") + allowed;
   }
-  throw Error(ErrorCode::kInvalidArgument, role + " '" + path.string() + "' is written as " +
-                                               format + ": name it " + list);
+  throw Error(ErrorCode::kInvalidArgument,
+              role + " '" + path.string() + "' is written as " + format + ": name it " + list);
 }
 
 void require_tiff_name(const fs::path& path, const std::string& role) {
@@ -121,9 +122,9 @@ int max_threads() {
 
 void require_thread_count(int threads, const std::string& what) {
   if (threads < 0 || threads > max_threads()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                what + " " + std::to_string(threads) + " is out of range: give 0 (all cores) to " +
-                    std::to_string(max_threads()));
+    throw Error(ErrorCode::kInvalidArgument, what + " " + std::to_string(threads) +
+                                                 " is out of range: give 0 (all cores) to " +
+                                                 std::to_string(max_threads()));
   }
 }
 

@@ -164,10 +164,10 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
                      fov_l0.height / downsample};
   if (source.width * source.height > detail::kMaxSourcePixels) {
     std::ostringstream text;
-    text << "reading " << size_px.width << "x" << size_px.height << " px at "
-         << patch.spacing_um << " um/px from '" << info_.path.string() << "' would cover "
-         << source.width << " x " << source.height << " px of level " << patch.level
-         << " (its coarsest level that fits is " << info_.levels[static_cast<size_t>(patch.level)].downsample
+    text << "reading " << size_px.width << "x" << size_px.height << " px at " << patch.spacing_um
+         << " um/px from '" << info_.path.string() << "' would cover " << source.width << " x "
+         << source.height << " px of level " << patch.level << " (its coarsest level that fits is "
+         << info_.levels[static_cast<size_t>(patch.level)].downsample
          << "x downsampled; at most 2^34 source pixels per read); read a smaller size or region";
     throw Error(ErrorCode::kInvalidArgument, text.str());
   }
@@ -279,9 +279,10 @@ bool reject_known_unsupported(const fs::path& path) {
 void warn_if_truncated(const fs::path& path, const char* backend) {
   const std::string why = detail::tiff_truncation(path);
   if (!why.empty()) {
-    spdlog::warn("'{}' looks truncated ({}); it opens through {}, but reads of the missing part "
-                 "will fail: copy the file again and compare its checksum",
-                 path.string(), why, backend);
+    spdlog::warn(
+        "'{}' looks truncated ({}); it opens through {}, but reads of the missing part "
+        "will fail: copy the file again and compare its checksum",
+        path.string(), why, backend);
   }
 }
 

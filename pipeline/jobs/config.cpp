@@ -216,8 +216,7 @@ void config::read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler)
 
 void config::validate_scheduler(const SchedulerOptions& scheduler) {
   if (scheduler.threads < 0 || scheduler.threads > max_threads()) {
-    config_error("scheduler.threads",
-                 "must be 0 (all cores) to " + std::to_string(max_threads()));
+    config_error("scheduler.threads", "must be 0 (all cores) to " + std::to_string(max_threads()));
   }
   if (scheduler.max_inflight < 0 || scheduler.max_inflight > 65536) {
     config_error("scheduler.max_inflight", "must be 0 (automatic) to 65536");
@@ -331,9 +330,9 @@ void ExtractConfig::validate() const {
   if (tiling.region_l0 && (tiling.region_l0->width <= 0 || tiling.region_l0->height <= 0)) {
     config_error("tiling.region", "width and height must be positive (level-0 pixels)");
   }
-  if (tiling.stride_px && (tiling.stride_px->width <= 0 || tiling.stride_px->height <= 0 ||
-                           tiling.stride_px->width > 1000000 ||
-                           tiling.stride_px->height > 1000000)) {
+  if (tiling.stride_px &&
+      (tiling.stride_px->width <= 0 || tiling.stride_px->height <= 0 ||
+       tiling.stride_px->width > 1000000 || tiling.stride_px->height > 1000000)) {
     config_error("tiling.stride", "must be positive output pixels (or null for the output size)");
   }
   config::validate_scheduler(scheduler);

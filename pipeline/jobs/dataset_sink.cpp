@@ -1,10 +1,11 @@
 #include "dataset_sink.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <fstream>
 #include <iomanip>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <spdlog/spdlog.h>
 
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"

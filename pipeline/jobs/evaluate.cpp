@@ -108,7 +108,8 @@ void EvaluateJob::validate() const {
     throw Error(ErrorCode::kInvalidArgument, "strip_rows must be >= 1");
   }
   if (json_output) {
-    require_distinct_files({{"--pred", prediction}, {"--truth", truth}}, {{"--json", *json_output}});
+    require_distinct_files({{"--pred", prediction}, {"--truth", truth}},
+                           {{"--json", *json_output}});
     require_writable_output(*json_output);
   }
 }
@@ -135,9 +136,9 @@ std::vector<LabelClass> parse_class_list(const std::string& text) {
     for (const LabelClass& earlier : classes) {
       if (earlier.name == label.name || earlier.value == label.value) {
         throw Error(ErrorCode::kInvalidArgument,
-                    "--classes names " + (earlier.name == label.name ? "'" + label.name + "'"
-                                                                     : "the value " +
-                                                                           std::to_string(value)) +
+                    "--classes names " +
+                        (earlier.name == label.name ? "'" + label.name + "'"
+                                                    : "the value " + std::to_string(value)) +
                         " twice; give each class one name and one value");
       }
     }

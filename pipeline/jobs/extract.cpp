@@ -107,9 +107,8 @@ LabelSource load_labels(const ExtractJob& job, const SlideInput& slide, const Sl
     if (raster.width != info.size().width || raster.height != info.size().height) {
       throw Error(ErrorCode::kInvalidConfig,
                   "label raster '" + path + "' is " + std::to_string(raster.width) + "x" +
-                      std::to_string(raster.height) + " px but '" + slide.path.string() +
-                      "' is " + std::to_string(info.size().width) + "x" +
-                      std::to_string(info.size().height) +
+                      std::to_string(raster.height) + " px but '" + slide.path.string() + "' is " +
+                      std::to_string(info.size().width) + "x" + std::to_string(info.size().height) +
                       " px at level 0; a label raster must cover level 0 pixel for pixel");
     }
   }

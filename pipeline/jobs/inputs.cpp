@@ -132,8 +132,8 @@ std::vector<SlideInput> expand_slide_inputs(const std::vector<std::string>& inpu
         }
       }
       if (list_error) {
-        throw Error(ErrorCode::kNotFound, "cannot list the folder '" + input + "': " +
-                                              list_error.message());
+        throw Error(ErrorCode::kNotFound,
+                    "cannot list the folder '" + input + "': " + list_error.message());
       }
       std::sort(files.begin(), files.end());
       for (const fs::path& file : files) {

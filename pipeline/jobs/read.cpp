@@ -54,10 +54,9 @@ void require_image_writer(const fs::path& path, const std::string& role) {
     writable = false;
   }
   if (!writable || path.extension().empty()) {
-    throw Error(ErrorCode::kOutputError, role + " '" + path.string() +
-                                             "': no image format has the extension '" +
-                                             path.extension().string() +
-                                             "'; name it .png (or .tif, .jpg)");
+    throw Error(ErrorCode::kOutputError,
+                role + " '" + path.string() + "': no image format has the extension '" +
+                    path.extension().string() + "'; name it .png (or .tif, .jpg)");
   }
 }
 

@@ -175,9 +175,9 @@ std::optional<int> strict_int(const std::string& text) {
 
 Shard make_shard(int index, int count, const std::string& source, const std::string& fix) {
   if (count < 1 || index < 1 || index > count) {
-    throw Error(ErrorCode::kInvalidArgument,
-                source + " gives share " + std::to_string(index) + " of " +
-                    std::to_string(count) + ", but shares are numbered 1..N; " + fix);
+    throw Error(ErrorCode::kInvalidArgument, source + " gives share " + std::to_string(index) +
+                                                 " of " + std::to_string(count) +
+                                                 ", but shares are numbered 1..N; " + fix);
   }
   return Shard{index, count};
 }
@@ -190,8 +190,9 @@ Shard parse_shard(const std::string& text) {
   const auto count = slash == std::string::npos ? std::nullopt : strict_int(text.substr(slash + 1));
   if (!index || !count) {
     throw Error(ErrorCode::kInvalidArgument,
-                "--shard '" + text + "' must be I/N with whole numbers, e.g. 1/4 for the first "
-                                     "of four shares");
+                "--shard '" + text +
+                    "' must be I/N with whole numbers, e.g. 1/4 for the first "
+                    "of four shares");
   }
   return make_shard(*index, *count, "--shard '" + text + "'", "e.g. --shard 1/4");
 }
@@ -205,9 +206,9 @@ std::optional<Shard> shard_from_environment() {
     }
     const int first = env_int("SLURM_ARRAY_TASK_MIN").value_or(0);
     return make_shard(*task - first + 1, *count,
-                      "SLURM_ARRAY_TASK_ID=" + std::to_string(*task) + " (minus SLURM_ARRAY_TASK_MIN=" +
-                          std::to_string(first) + ") of SLURM_ARRAY_TASK_COUNT=" +
-                          std::to_string(*count),
+                      "SLURM_ARRAY_TASK_ID=" + std::to_string(*task) +
+                          " (minus SLURM_ARRAY_TASK_MIN=" + std::to_string(first) +
+                          ") of SLURM_ARRAY_TASK_COUNT=" + std::to_string(*count),
                       "check the array range (--array) or pass --shard I/N");
   }
   if (const auto index = env_int("JOB_COMPLETION_INDEX")) {

@@ -52,7 +52,8 @@ nlohmann::ordered_json tissue_report(const TissueJob& job, const SlideInfo& info
 TissueMask run_tissue(const TissueJob& job) {
   job.tissue.validate();
   const fs::path report_path(job.output.string() + ".json");
-  require_distinct_files({{"the slide", job.slide}}, {{"-o", job.output}, {"the report", report_path}});
+  require_distinct_files({{"the slide", job.slide}},
+                         {{"-o", job.output}, {"the report", report_path}});
   require_writable_output(job.output);
   require_writable_output(report_path);
   require_image_writer(job.output, "-o");

@@ -130,7 +130,7 @@ struct PatchDatasetWriter::Impl {
   Handle file;
   std::vector<std::string> existing;
   std::optional<std::string> existing_geometry;  // of the first complete slide, when recorded
-  std::optional<SlideGroup> slide;  // declared after `file`: its objects close first
+  std::optional<SlideGroup> slide;               // declared after `file`: its objects close first
   bool committed = false;
 };
 
@@ -156,8 +156,9 @@ void PatchDatasetWriter::Impl::open() {
     const hid_t opened = H5Fopen(temp.c_str(), H5F_ACC_RDWR, access.get());
     if (opened < 0) {
       throw Error(ErrorCode::kCorruptData,
-                  "'" + file_name + "' is not a readable HDF5 file (damaged, or another format), "
-                  "so --resume cannot add to it: give another -o, or delete it to start again");
+                  "'" + file_name +
+                      "' is not a readable HDF5 file (damaged, or another format), "
+                      "so --resume cannot add to it: give another -o, or delete it to start again");
     }
     file = Handle(opened, H5Fclose);
     const auto format = detail::h5::read_string_attribute(file.get(), "format", file_name);
@@ -196,8 +197,7 @@ void PatchDatasetWriter::Impl::scan_existing_slides() {
         const Handle group(check(H5Gopen2(file.get(), name.c_str(), H5P_DEFAULT), file_name,
                                  "open an existing slide group"),
                            H5Gclose);
-        existing_geometry =
-            detail::h5::read_string_attribute(group.get(), "geometry", file_name);
+        existing_geometry = detail::h5::read_string_attribute(group.get(), "geometry", file_name);
       }
       existing.push_back(name);
     } else {
@@ -321,9 +321,10 @@ void PatchDatasetWriter::require_geometry(const ModelGeometry& geometry) const {
   const Impl& impl = *impl_;
   const std::string wanted = geometry_text(geometry);
   if (impl.existing_geometry && *impl.existing_geometry != wanted) {
-    throw Error(ErrorCode::kInvalidConfig, "'" + impl.file_name + "' holds patches of another geometry (" +
-                  *impl.existing_geometry + ") than this run's (" + wanted +
-                  "); resume with the config that made it, or write to a new file");
+    throw Error(ErrorCode::kInvalidConfig,
+                "'" + impl.file_name + "' holds patches of another geometry (" +
+                    *impl.existing_geometry + ") than this run's (" + wanted +
+                    "); resume with the config that made it, or write to a new file");
   }
 }
 

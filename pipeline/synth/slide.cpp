@@ -202,8 +202,7 @@ void synthesize_slide(const std::filesystem::path& output, const SynthOptions& o
     outputs.push_back({"--truth", *options.truth_path});
   }
   if (options.annotations_path) {
-    require_extension(*options.annotations_path, {".geojson", ".json"}, "--annotations",
-                      "GeoJSON");
+    require_extension(*options.annotations_path, {".geojson", ".json"}, "--annotations", "GeoJSON");
     outputs.push_back({"--annotations", *options.annotations_path});
   }
   require_distinct_files({}, outputs);

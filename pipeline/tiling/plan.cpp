@@ -17,8 +17,9 @@ void ModelGeometry::validate() const {
         branch.size_px.height <= 0 || branch.size_px.width > 65536 ||
         branch.size_px.height > 65536) {
       std::ostringstream text;
-      text << name << " needs a spacing_um in (0, 1e5] um/px and a size of 1..65536 px (got " << branch.spacing_um
-           << " um/px, " << branch.size_px.width << "x" << branch.size_px.height << " px)";
+      text << name << " needs a spacing_um in (0, 1e5] um/px and a size of 1..65536 px (got "
+           << branch.spacing_um << " um/px, " << branch.size_px.width << "x"
+           << branch.size_px.height << " px)";
       throw Error(ErrorCode::kInvalidConfig, text.str());
     }
   };

@@ -206,8 +206,8 @@ cv::Mat clean_mask(cv::Mat mask, const TissueOptions& options) {
 
 void require_non_negative(double value, const char* field) {
   if (!(value >= 0) || !std::isfinite(value)) {
-    throw Error(ErrorCode::kInvalidConfig, std::string("tissue.") + field +
-                                               " must be a finite number >= 0 (0 turns it off)");
+    throw Error(ErrorCode::kInvalidConfig,
+                std::string("tissue.") + field + " must be a finite number >= 0 (0 turns it off)");
   }
 }
 
@@ -242,12 +242,12 @@ void TissueOptions::validate() const {
     require_non_negative(*threshold, "threshold");
     const double most = method == TissueMethod::kSaturation ? 255.0 : 5.0;
     if (*threshold > most) {
-      throw Error(ErrorCode::kInvalidConfig,
-                  "tissue.threshold (--threshold) " + std::to_string(*threshold) +
-                      " is beyond what the " + tissue_method_name(method) + " method measures (" +
-                      (method == TissueMethod::kSaturation ? "saturation 0..255"
-                                                           : "optical density 0..5") +
-                      "); every pixel would be background");
+      throw Error(
+          ErrorCode::kInvalidConfig,
+          "tissue.threshold (--threshold) " + std::to_string(*threshold) + " is beyond what the " +
+              tissue_method_name(method) + " method measures (" +
+              (method == TissueMethod::kSaturation ? "saturation 0..255" : "optical density 0..5") +
+              "); every pixel would be background");
     }
   }
   if (!is_within(max_mask_megapixels, 1e-3, 1024)) {

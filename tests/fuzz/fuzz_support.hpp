@@ -57,7 +57,9 @@ struct ConfigInput {
 ConfigInput config_input(const std::uint8_t* data, std::size_t size);
 
 /// The YAML a config records in its outputs.
-inline std::string recorded_yaml(const SegmentConfig& config) { return config.resolved_yaml(); }
+inline std::string recorded_yaml(const SegmentConfig& config) {
+  return config.resolved_yaml();
+}
 template <typename Config>
 std::string recorded_yaml(const Config& config) {
   return config.yaml;
