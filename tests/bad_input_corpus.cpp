@@ -21,26 +21,40 @@ namespace slidestream::testing {
 namespace {
 
 // The classes of bad input named by issue 11, plus plain usage errors.
-const std::set<std::string> kProblems{"batch",  "library",   "overwrite", "numbers",
-                                      "claims", "unbounded", "messages",  "usage"};
+// (Tables are function-local statics: built on first use, where an exception can be caught.)
+const std::set<std::string>& problems() {
+  static const std::set<std::string> names{"batch",  "library",   "overwrite", "numbers",
+                                           "claims", "unbounded", "messages",  "usage"};
+  return names;
+}
 
 // Each setup step has exactly one action key; these are the keys each action may carry.
-const std::map<std::string, std::set<std::string>> kStepKeys{
-    {"fixture", {"as"}},          // copy a fixture file or folder
-    {"file", {"text"}},           // write a text file
-    {"bytes", {"size", "seed"}},  // random bytes
-    {"truncate", {"from", "keep"}},
-    {"garble", {"from", "at", "length"}},     // random bytes over part of a copy
-    {"zero_tile", {"from", "tile", "page"}},  // a TIFF copy with tiles' data zeroed
-    {"edit", {"replace", "with"}},            // text replacement in a given file
-    {"symlink", {"to"}},
-    {"hardlink", {"to"}},
-    {"fifo", {}},
-    {"folder", {}},
-};
+const std::map<std::string, std::set<std::string>>& step_keys() {
+  static const std::map<std::string, std::set<std::string>> keys{
+      {"fixture", {"as"}},          // copy a fixture file or folder
+      {"file", {"text"}},           // write a text file
+      {"bytes", {"size", "seed"}},  // random bytes
+      {"truncate", {"from", "keep"}},
+      {"garble", {"from", "at", "length"}},     // random bytes over part of a copy
+      {"zero_tile", {"from", "tile", "page"}},  // a TIFF copy with tiles' data zeroed
+      {"edit", {"replace", "with"}},            // text replacement in a given file
+      {"symlink", {"to"}},
+      {"hardlink", {"to"}},
+      {"fifo", {}},
+      {"folder", {}},
+  };
+  return keys;
+}
 
-const std::set<std::string> kCaseKeys{"name", "problem", "given", "run", "env", "expect"};
-const std::set<std::string> kExpectKeys{"exit", "message", "creates", "changes"};
+const std::set<std::string>& case_keys() {
+  static const std::set<std::string> keys{"name", "problem", "given", "run", "env", "expect"};
+  return keys;
+}
+
+const std::set<std::string>& expect_keys() {
+  static const std::set<std::string> keys{"exit", "message", "creates", "changes"};
+  return keys;
+}
 
 void require_keys(const YAML::Node& node, const std::set<std::string>& allowed,
                   const std::string& where) {
@@ -50,7 +64,8 @@ void require_keys(const YAML::Node& node, const std::set<std::string>& allowed,
   for (const auto& entry : node) {
     const auto key = entry.first.as<std::string>();
     if (allowed.count(key) == 0) {
-      throw std::runtime_error(where + ": unknown key '" + key + "'");
+      throw std::runtime_error(
+          std::string(where).append(": unknown key '").append(key).append("'"));
     }
   }
 }
@@ -62,9 +77,14 @@ std::string step_action(const YAML::Node& step, const std::string& where) {
   std::string action;
   for (const auto& entry : step) {
     const auto key = entry.first.as<std::string>();
-    if (kStepKeys.count(key) != 0) {
+    if (step_keys().count(key) != 0) {
       if (!action.empty()) {
-        throw std::runtime_error(where + ": two actions, '" + action + "' and '" + key + "'");
+        throw std::runtime_error(std::string(where)
+                                     .append(": two actions, '")
+                                     .append(action)
+                                     .append("' and '")
+                                     .append(key)
+                                     .append("'"));
       }
       action = key;
     }
@@ -74,7 +94,7 @@ std::string step_action(const YAML::Node& step, const std::string& where) {
                              ": no action (fixture, file, bytes, truncate, garble, "
                              "zero_tile, edit, symlink, hardlink, fifo, folder)");
   }
-  std::set<std::string> allowed = kStepKeys.at(action);
+  std::set<std::string> allowed = step_keys().at(action);
   allowed.insert(action);
   require_keys(step, allowed, where);
   return action;
@@ -92,13 +112,13 @@ CorpusCase parse_case(const YAML::Node& node, const std::string& stem) {
   CorpusCase result;
   result.file = stem + ".yaml";
   result.id = stem + ".";
-  require_keys(node, kCaseKeys, "case");
+  require_keys(node, case_keys(), "case");
   if (!node["name"] || !node["run"] || !node["expect"] || !node["problem"]) {
     throw std::runtime_error("a case needs name, problem, run and expect");
   }
   result.id += node["name"].as<std::string>();
   result.problem = node["problem"].as<std::string>();
-  if (kProblems.count(result.problem) == 0) {
+  if (problems().count(result.problem) == 0) {
     throw std::runtime_error(result.id + ": unknown problem '" + result.problem + "'");
   }
   result.run = node["run"].as<std::string>();
@@ -110,7 +130,7 @@ CorpusCase parse_case(const YAML::Node& node, const std::string& stem) {
     result.env[entry.first.as<std::string>()] = entry.second.as<std::string>();
   }
   const YAML::Node expect = node["expect"];
-  require_keys(expect, kExpectKeys, result.id + " expect");
+  require_keys(expect, expect_keys(), result.id + " expect");
   if (!expect["exit"]) {
     throw std::runtime_error(result.id + ": expect needs exit");
   }
@@ -276,7 +296,7 @@ fs::path build_fixtures() {
   const fs::path source = fs::path(SLIDESTREAM_SOURCE_DIR) / "tests" / "bad_inputs";
   const fs::path root = fs::path(SLIDESTREAM_BINARY_DIR) / "testdata";
   fs::create_directories(root);
-  const fs::path dir = root / "corpus";
+  fs::path dir = root / "corpus";
   const std::string stamp = std::to_string(std::hash<std::string>{}(
       read_bytes(source / "fixtures.sh") + read_bytes(source / "fixtures" / "extract.yaml") +
       read_bytes(source / "fixtures" / "train.yaml")));

@@ -3,6 +3,7 @@
 // and leaves no output or temporary file it was not meant to write.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -19,7 +20,7 @@ namespace {
 using testing::CorpusCase;
 
 // Text that must never reach a user: the catch-all, raw library diagnostics, crash reports.
-const std::vector<std::string> kNeverShown{
+constexpr std::array<const char*, 8> kNeverShown{
     "internal error",     "HDF5-DIAG",        "terminate called", "Exception raised from",
     "Segmentation fault", "AddressSanitizer", "runtime error:",   "what():"};
 
@@ -41,7 +42,7 @@ class Corpus : public ::testing::TestWithParam<CorpusCase> {};
 std::string command_for(const CorpusCase& corpus_case, const fs::path& dir) {
   std::string command = "cd '" + dir.string() + "' && env";
   for (const auto& [key, value] : corpus_case.env) {
-    command += " '" + key + "=" + value + "'";
+    command.append(" '").append(key).append("=").append(value).append("'");
   }
   // A hang is a finding too: the case is killed after a minute.
   return command + " timeout -s KILL 60 " + SLIDESTREAM_CLI_PATH + " " + corpus_case.run +
@@ -80,8 +81,7 @@ void expect_files_as_promised(const CorpusCase& corpus_case,
     }
   }
   for (const std::string& promised : corpus_case.creates) {
-    std::string key = promised;
-    EXPECT_TRUE(after.count(key) != 0) << "not written: " << promised << "\n" << output;
+    EXPECT_TRUE(after.count(promised) != 0) << "not written: " << promised << "\n" << output;
   }
 }
 
@@ -100,7 +100,7 @@ TEST_P(Corpus, FailsCleanly) {
         << "message does not match /" << corpus_case.message << "/:\n"
         << result.output;
   }
-  for (const std::string& text : kNeverShown) {
+  for (const char* text : kNeverShown) {
     EXPECT_EQ(result.output.find(text), std::string::npos)
         << "shown to the user: '" << text << "'\n"
         << result.output;

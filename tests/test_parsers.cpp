@@ -33,7 +33,7 @@ Error error_of(const std::function<void()>& run) {
 }
 
 fs::path write(const testing::TempDir& dir, const std::string& name, const std::string& text) {
-  const fs::path path = dir / name;
+  fs::path path = dir / name;
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }

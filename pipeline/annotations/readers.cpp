@@ -321,13 +321,13 @@ std::optional<Ring> imagescope_ring(const pugi::xml_node& region, const XmlSourc
                           source.number(vertex, "Y") + kImageScopeVertexOffsetPx);
   }
   const int type = region.attribute("Type").as_int(0);
-  if ((type == 0 || type == 1) && degenerate_ring(vertices).size() > 0) {
-    // ImageScope saves stray clicks as regions of 1-2 vertices (one in MoNuSeg): no area.
-    spdlog::warn("annotations '{}' line {}: ImageScope region skipped: it {}", source.path.string(),
-                 line_of(source.text, region.offset_debug()), degenerate_ring(vertices));
-    return std::nullopt;
-  }
   if (type == 0 || type == 1) {
+    if (const std::string reason = degenerate_ring(vertices); !reason.empty()) {
+      // ImageScope saves stray clicks as regions of 1-2 vertices (one in MoNuSeg): no area.
+      spdlog::warn("annotations '{}' line {}: ImageScope region skipped: it {}",
+                   source.path.string(), line_of(source.text, region.offset_debug()), reason);
+      return std::nullopt;
+    }
     return vertices;
   }
   if (type == 2 && vertices.size() == 2) {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "slidestream/core.hpp"
+#include "slidestream/models.hpp"
 
 namespace slidestream::cli {
 
@@ -80,6 +81,21 @@ CLI::Validator multiple_of(long long step) {
         return "'" + input + "' is not a multiple of " + std::to_string(step);
       },
       "a multiple of " + std::to_string(step));
+}
+
+CLI::Validator device_name() {
+  return CLI::Validator(
+      [](std::string& input) -> std::string {
+        InferenceOptions options;
+        options.device = input;
+        try {
+          options.validate();
+        } catch (const Error& error) {
+          return error.what();
+        }
+        return {};
+      },
+      "auto, cpu, cuda or cuda:N");
 }
 
 CLI::Validator thread_count() {

@@ -26,6 +26,9 @@ CLI::Validator multiple_of(long long step);
 /// A thread count: 0 (all cores) .. max_threads().
 CLI::Validator thread_count();
 
+/// A torch device name (auto, cpu, cuda, cuda:N), by the rule of InferenceOptions::validate.
+CLI::Validator device_name();
+
 /// `parse(text)`, with the flag and its value put in front of a parse error's message.
 template <typename Parse>
 auto parse_flag(const std::string& flag, const std::string& text, Parse parse) {

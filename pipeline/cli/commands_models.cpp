@@ -61,6 +61,7 @@ void define_predict(CLI::App& app) {
   app.add_option("--region", options->region,
                  "Only this level-0 rectangle x,y,width,height (px); default: the whole image");
   app.add_option("--device", options->job.inference.device, "auto, cpu, cuda or cuda:N")
+      ->check(device_name())
       ->capture_default_str();
   app.add_option("--precision", options->precision,
                  "fp32, fp16 or bf16 (fp16/bf16 on CUDA only; the CPU always runs fp32)")

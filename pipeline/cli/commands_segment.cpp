@@ -47,7 +47,8 @@ void define_segment(CLI::App& app) {
                  "outputs.heatmaps=true");
   app.add_option("--threads", options->threads, "Threads reading patch sets (0 = all cores)")
       ->check(thread_count());
-  app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda or cuda:N");
+  app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda or cuda:N")
+      ->check(device_name());
   app.add_option("--precision", options->precision,
                  "fp32, fp16 or bf16 (half precisions on CUDA only; CPU runs fp32)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));

@@ -12,7 +12,10 @@ namespace slidestream::cli {
 
 namespace {
 
-const CLI::IsMember kStainMethods({"macenko", "reinhard", "vahadane"});
+// A function, not a global: CLI11's validator allocates, which must not happen before main.
+CLI::IsMember stain_methods() {
+  return CLI::IsMember({"macenko", "reinhard", "vahadane"});
+}
 
 void define_stain_fit(CLI::App& app) {
   auto job = std::make_shared<StainFitJob>();
@@ -27,7 +30,7 @@ void define_stain_fit(CLI::App& app) {
   app.add_option("-o,--output", *output, "Parameters file (.json, docs/FORMATS.md)")->required();
   app.add_option("--method", *method, "macenko, reinhard or vahadane")
       ->capture_default_str()
-      ->check(kStainMethods);
+      ->check(stain_methods());
   slide->add_to(app);
   app.add_option("--io", job->options.io, "Background intensity Io (1-255)")
       ->capture_default_str()
@@ -68,7 +71,7 @@ void define_stain_apply(CLI::App& app) {
   app.add_option("--method", *method,
                  "macenko, reinhard or vahadane (default: the parameters' method; macenko for "
                  "an image)")
-      ->check(kStainMethods);
+      ->check(stain_methods());
   app.callback([=] {
     job->input = *input;
     job->output = *output;
@@ -115,7 +118,7 @@ void define_stain_normalize_slide(CLI::App& app) {
   app.add_option("--method", *method,
                  "macenko, reinhard or vahadane (default: the parameters' method; macenko for "
                  "an image)")
-      ->check(kStainMethods);
+      ->check(stain_methods());
   app.add_option("--fit", *fit,
                  "slide: fit the slide's own stains once on its tissue tiles; tile: fit every "
                  "tile")

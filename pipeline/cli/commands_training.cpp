@@ -132,7 +132,8 @@ void define_features(CLI::App& app) {
                  "Features folder: files go to OUTPUT/<key>/<slide id>.h5, key = hash of the "
                  "model's weights and these settings (a rerun with both unchanged reuses them)")
       ->required();
-  app.add_option("--device", options->device, "auto (CUDA when available), cpu, cuda or cuda:N");
+  app.add_option("--device", options->device, "auto (CUDA when available), cpu, cuda or cuda:N")
+      ->check(device_name());
   app.add_option("--threads", options->threads,
                  "Threads reading tiles and torch intra-op threads (0 = all cores)")
       ->check(thread_count());

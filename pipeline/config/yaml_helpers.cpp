@@ -88,11 +88,14 @@ void apply_override(YAML::Node& root, const std::string& assignment, const std::
   std::vector<YAML::Node> chain{root};
   std::string walked;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    walked += (walked.empty() ? "" : ".") + parts[i];
+    walked.append(walked.empty() ? "" : ".").append(parts[i]);
     YAML::Node next = chain.back()[parts[i]];
     if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
-      config_error(walked, "is a value, not a section, so --set '" + assignment +
-                               "' cannot set a key inside it; set " + walked + "=VALUE instead");
+      config_error(walked, std::string("is a value, not a section, so --set '")
+                               .append(assignment)
+                               .append("' cannot set a key inside it; set ")
+                               .append(walked)
+                               .append("=VALUE instead"));
     }
     chain.push_back(next);
   }

@@ -227,6 +227,7 @@ void write_report(const ExtractJob& job, const BatchReport& report, const fs::pa
 void require_outputs_apart(const ExtractJob& job, const std::vector<SlideInput>& slides,
                            const fs::path& report_path) {
   std::vector<NamedPath> inputs;
+  inputs.reserve(slides.size() + 2);  // the slides, the config and the annotations
   for (const SlideInput& slide : slides) {
     inputs.push_back({"the slide", slide.path});
   }

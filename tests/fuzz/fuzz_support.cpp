@@ -83,7 +83,7 @@ std::string as_text(const std::uint8_t* data, std::size_t size) {
 
 fs::path scratch_file(const std::string& name, const std::string& bytes) {
   static const ScratchFolder folder;
-  const fs::path path = folder.path() / name;
+  fs::path path = folder.path() / name;
   std::ofstream stream(path, std::ios::binary | std::ios::trunc);
   stream.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!stream.flush()) {
