@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -187,7 +188,15 @@ void save_weights(SegmentationNetImpl& net, const fs::path& path) {
   try {
     torch::serialize::OutputArchive archive;
     net.save(archive);
-    archive.save_to(output.temp_path().string());
+    // Through a stream: given a file name, torch names the archive's folder after it, and the
+    // temporary name would make every saved file differ.
+    std::ofstream stream(output.temp_path(), std::ios::binary);
+    archive.save_to(stream);
+    stream.close();
+    if (!stream) {
+      throw Error(ErrorCode::kOutputError, "cannot write weights '" + path.string() +
+                                               "' (is the disk full or the folder read-only?)");
+    }
   } catch (const c10::Error& error) {
     throw Error(ErrorCode::kOutputError,
                 "cannot write weights '" + path.string() + "': " + error.what_without_backtrace());

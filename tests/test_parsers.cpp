@@ -90,6 +90,20 @@ TEST(ConfigParsers, SegmentPrecisionAndDeviceFromAConfigAreConfigErrorsNamingThe
   EXPECT_TRUE(mentions(device, "inference")) << device.what();
 }
 
+// `stain: {}` enables normalization with the target's own method; the config recorded in the
+// outputs writes that as `method: ~`, which must load again (segment --resume and export read it).
+TEST(ConfigParsers, AStainSectionWithoutAMethodRecordsAConfigThatLoadsAgain) {
+  testing::TempDir dir;
+  const SegmentConfig config = load_segment_config(write(dir, "s.yaml", "stain: {}\n"), {});
+  EXPECT_TRUE(config.stain.enabled);
+  EXPECT_FALSE(config.stain.method.has_value());
+  const fs::path recorded = write(dir, "recorded.yaml", config.resolved_yaml());
+  const SegmentConfig again = load_segment_config(recorded, {});
+  EXPECT_TRUE(again.stain.enabled);
+  EXPECT_FALSE(again.stain.method.has_value());
+  EXPECT_EQ(again.resolved_yaml(), config.resolved_yaml());
+}
+
 TEST(ManifestParser, AnMppThatIsNotAPositiveNumberIsAConfigErrorNamingTheLine) {
   testing::TempDir dir;
   for (const char* mpp : {"nan", "inf", "-0.25", "0", "um"}) {

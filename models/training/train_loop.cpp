@@ -326,7 +326,14 @@ void Trainer::save_checkpoint(int epoch) {
   models::save_weights(*net, checkpoint / "weights.pt");
   {
     AtomicOutput out(checkpoint / "optimizer.pt");
-    torch::save(*optimizer, out.temp_path().string());
+    std::ofstream stream(out.temp_path(), std::ios::binary);  // a stream: see save_weights
+    torch::save(*optimizer, stream);
+    stream.close();
+    if (!stream) {
+      throw Error(ErrorCode::kOutputError, "cannot write '" +
+                                               (checkpoint / "optimizer.pt").string() +
+                                               "' (is the disk full or the folder read-only?)");
+    }
     out.commit();
   }
   YAML::Node state;

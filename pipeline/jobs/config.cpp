@@ -177,7 +177,8 @@ void config::read_stain(const YAML::Node& node, StainConfig& stain) {
   }
   require_known_keys(node, "stain", {"method", "target", "fit", "fit_spacing_um"});
   stain.enabled = true;
-  if (node["method"]) {
+  // null: the method recorded with the target (stain_node writes it so when none was given).
+  if (node["method"] && !node["method"].IsNull()) {
     try {
       stain.method = parse_stain_method(value_of<std::string>(node["method"], "stain.method"));
     } catch (const Error& error) {

@@ -86,6 +86,7 @@ class RowAppender {
     const std::array<hsize_t, 2> chunk{256, width};
     H5::DSetCreatPropList properties;
     properties.setChunk(2, chunk.data());
+    H5Pset_obj_track_times(properties.getId(), 0);  // no timestamps: equal runs, equal bytes
     dataset_ =
         file.createDataSet(name, type, H5::DataSpace(2, dims.data(), max_dims.data()), properties);
   }
@@ -130,7 +131,9 @@ SlideFeatures write_slide(const FeaturesJob& job, SegmentationModel& model, cons
   const std::uint64_t expected = planner.count();
 
   AtomicOutput output(path);
-  H5::H5File file(output.temp_path().string(), H5F_ACC_TRUNC);
+  H5::FileCreatPropList creation;
+  H5Pset_obj_track_times(creation.getId(), 0);  // the root group's timestamps
+  H5::H5File file(output.temp_path().string(), H5F_ACC_TRUNC, creation);
   const auto width = static_cast<hsize_t>(model.embedding_size());
   RowAppender features(file, "features", H5::PredType::NATIVE_FLOAT, width);
   RowAppender coords(file, "coords", H5::PredType::NATIVE_INT64, 2);
