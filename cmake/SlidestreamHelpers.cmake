@@ -7,14 +7,18 @@ function(slidestream_warnings target)
 endfunction()
 
 # slidestream_add_module(NAME SOURCES ... [PUBLIC deps...] [PRIVATE deps...])
-# A static library slidestream_<NAME> with the public include directory.
+# A static library slidestream_<NAME> with the public include directory, installed and exported.
 function(slidestream_add_module name)
   cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC;PRIVATE" ${ARGN})
   set(target slidestream_${name})
   add_library(${target} STATIC ${ARG_SOURCES})
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>)
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC} PRIVATE ${ARG_PRIVATE})
   slidestream_warnings(${target})
+  # Every module is installed and exported (cmake/SlidestreamInstall.cmake): a static library's
+  # private dependencies are still needed to link it.
+  install(TARGETS ${target} EXPORT slidestreamTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endfunction()
