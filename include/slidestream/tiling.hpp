@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <opencv2/core.hpp>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "slidestream/io.hpp"
@@ -112,6 +115,31 @@ struct PatchSet {
 /// Reads every branch of `spec` at its own spacing (context branches from coarse levels).
 PatchSet read_patch_set(const SlideReader& slide, const TileSpec& spec,
                         const ModelGeometry& geometry);
+
+/// Owns the items a tbb::parallel_pipeline has in flight; its filters pass raw pointers. TBB keeps
+/// an item larger than a pointer in a heap copy of its own and does not free the copies still in
+/// flight when a filter throws (found by LeakSanitizer on a slide with a corrupt tile): whatever
+/// is in flight then is freed here instead, when the pipeline's owner goes out of scope.
+template <typename T>
+class InflightItems {
+ public:
+  T* adopt(std::unique_ptr<T> item) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    T* raw = item.get();
+    items_.emplace(raw, std::move(item));
+    return raw;
+  }
+  /// Gives the item back to the caller (the last filter), which frees it when done.
+  std::unique_ptr<T> release(T* item) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    auto node = items_.extract(item);
+    return node.empty() ? nullptr : std::move(node.mapped());
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<T*, std::unique_ptr<T>> items_;
+};
 
 /// How the streaming scheduler runs.
 struct SchedulerOptions {

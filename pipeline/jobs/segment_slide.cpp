@@ -113,14 +113,15 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
   }
   ProgressBar progress(label, expected, config.scheduler.progress);
   const ModelGeometry& geometry = context.model.geometry();
-  using BatchPtr = std::shared_ptr<Batch>;
+  using BatchPtr = Batch*;  // owned by `batches` (see InflightItems)
+  InflightItems<Batch> batches;
   tbb::task_arena arena(threads);
   arena.execute([&] {
     tbb::parallel_pipeline(
         inflight,
         tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
                                          [&](tbb::flow_control& control) -> BatchPtr {
-                                           auto batch = std::make_shared<Batch>();
+                                           auto batch = std::make_unique<Batch>();
                                            while (batch->specs.size() <
                                                   static_cast<std::size_t>(config.batch_size)) {
                                              std::optional<TileSpec> tile = context.planner.next();
@@ -133,7 +134,7 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
                                              control.stop();
                                              return nullptr;
                                            }
-                                           return batch;
+                                           return batches.adopt(std::move(batch));
                                          }) &
             tbb::make_filter<BatchPtr, BatchPtr>(
                 tbb::filter_mode::parallel,
@@ -164,7 +165,8 @@ void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::s
                   return batch;
                 }) &
             tbb::make_filter<BatchPtr, void>(
-                tbb::filter_mode::serial_in_order, [&](const BatchPtr& batch) {
+                tbb::filter_mode::serial_in_order, [&](BatchPtr written) {
+                  const std::unique_ptr<Batch> batch = batches.release(written);
                   StageTimer timer(context.write_s);
                   if (batch->outputs.size() != batch->specs.size()) {
                     throw Error(ErrorCode::kModelError, "the model returned " +

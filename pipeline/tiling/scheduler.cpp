@@ -24,26 +24,36 @@ void run_tile_pipeline(const std::function<std::optional<TileSpec>()>& source,
 
   // serial source -> parallel process -> serial in-order sink; at most max_inflight tokens
   // (patch sets) exist at once, which is what bounds memory.
+  struct Token {
+    TileSpec spec;
+    PatchSet patches;
+  };
+  InflightItems<Token> inflight;
   tbb::task_arena arena(threads);
   arena.execute([&] {
     tbb::parallel_pipeline(
         max_inflight,
-        tbb::make_filter<void, TileSpec>(tbb::filter_mode::serial_in_order,
-                                         [&](tbb::flow_control& control) -> TileSpec {
-                                           std::optional<TileSpec> tile = source();
-                                           if (!tile) {
-                                             control.stop();
-                                             return {};
-                                           }
-                                           return std::move(*tile);
-                                         }) &
-            tbb::make_filter<TileSpec, PatchSet>(
-                tbb::filter_mode::parallel, [&](const TileSpec& spec) { return process(spec); }) &
-            tbb::make_filter<PatchSet, void>(tbb::filter_mode::serial_in_order,
-                                             [&](PatchSet patches) {
-                                               sink(std::move(patches));
-                                               progress.advance();
-                                             }));
+        tbb::make_filter<void, Token*>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& control) -> Token* {
+                                         std::optional<TileSpec> tile = source();
+                                         if (!tile) {
+                                           control.stop();
+                                           return nullptr;
+                                         }
+                                         auto token = std::make_unique<Token>();
+                                         token->spec = std::move(*tile);
+                                         return inflight.adopt(std::move(token));
+                                       }) &
+            tbb::make_filter<Token*, Token*>(tbb::filter_mode::parallel,
+                                             [&](Token* token) {
+                                               token->patches = process(token->spec);
+                                               return token;
+                                             }) &
+            tbb::make_filter<Token*, void>(tbb::filter_mode::serial_in_order, [&](Token* token) {
+              const std::unique_ptr<Token> owned = inflight.release(token);
+              sink(std::move(owned->patches));
+              progress.advance();
+            }));
   });
   progress.finish();
 }
