@@ -8,7 +8,9 @@
 // loader picks the clone the CPU runs (GCC's function multiversioning); one build elsewhere.
 // Not with clang (which defines __GNUC__ too): clang 14 names the clones of these out-of-line
 // member functions differently from the callers in other files, which then fail to link.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under TSan: GCC instruments the ifunc resolver, which the loader runs before the TSan
+// runtime is up, and every binary then crashes at start.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SLIDESTREAM_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define SLIDESTREAM_AVX2_CLONES
