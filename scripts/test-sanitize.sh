@@ -2,8 +2,9 @@
 # Builds slidestream with a sanitizer and runs the tests it is meant for (docs/RELIABILITY.md,
 # "Sanitizers"):
 #   scripts/test-sanitize.sh asan   ASan + UBSan (GCC) into build-asan/, the unit suite but slow tests
-#   scripts/test-sanitize.sh tsan   TSan (GCC) into build-tsan/, the pipeline, scheduler and
-#                                   concurrency tests; oneTBB is built from Debian's source with TSan
+#   scripts/test-sanitize.sh tsan   TSan (GCC) into build-tsan/, only the binaries of the tiling,
+#                                   scheduler, segment, extract, stain-pipeline and concurrency tests,
+#                                   and runs those; oneTBB is built from Debian's source with TSan
 #                                   first, so its scheduler's synchronisation is seen
 # Extra arguments go to ctest (e.g. -R Tiling). Any report fails the test that caused it; the
 # reports are kept in BUILD/sanitizer-logs. Env: SANITIZE_JOBS (ctest -j, default nproc).
@@ -21,11 +22,14 @@ case "$kind" in
     build="$root/build-asan"
     sanitize=address
     tests=(-L unit -LE "slow|install|golden")
+    targets=()
     ;;
   tsan)
     build="$root/build-tsan"
     sanitize=thread
-    tests=(-R "^(Tile|Scheduler|Pipeline|SegmentSlide|Concurrency|ExtractJob|StainPipeline)")
+    tests=(-R "^(TilingOnSyntheticSlide|Scheduler|Segment|Extract|ExtractBadInput|StainPipeline|Concurrency)\\." -LE slow)
+    targets=(--target slidestream lock_pause_shim test_tiling test_segment test_extract
+      test_stain_pipeline test_concurrency)
     ;;
   *) echo "test-sanitize: unknown sanitizer '$kind' (asan or tsan)" >&2; exit 2 ;;
 esac
@@ -69,7 +73,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DSLIDESTREAM_SANITIZE="$sanitize" \
     -DSLIDESTREAM_BUILD_BENCHMARKS=OFF "${extra[@]}"
 fi
-cmake --build "$build" --parallel "$(nproc)"
+cmake --build "$build" --parallel "$(nproc)" "${targets[@]}"
 
 status=0
 ctest --test-dir "$build" --output-on-failure -j "$jobs" "${tests[@]}" "$@" || status=$?
