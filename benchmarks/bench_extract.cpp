@@ -1,6 +1,6 @@
 // Patch-set extraction with the HookNet breast geometry (284 px at 0.5 and 8.0 um/px, output
 // 70 px) on a synthetic 30000x30000 slide: slidestream's read_patch_set streamed through
-// run_tile_pipeline (1 and 2 threads, with and without the HDF5 writer) against the same target
+// the tile pipeline (1 and 2 threads, with and without the HDF5 writer) against the same target
 // and context fields of view read with plain openslide_read_region + cv::resize, in the same run.
 //
 //   bench_extract [--slide PATH] [--tiles N] [google-benchmark flags]
@@ -27,6 +27,7 @@
 #include "slidestream/io.hpp"
 #include "slidestream/jobs.hpp"
 #include "slidestream/store.hpp"
+#include "slidestream/tile_pipeline.hpp"
 #include "slidestream/tiling.hpp"
 
 namespace fs = std::filesystem;
@@ -73,16 +74,16 @@ void BM_ReadPatchSets(benchmark::State& state) {
   const slidestream::SchedulerOptions scheduler = scheduler_for(state);
   for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     std::size_t received = 0;
-    slidestream::run_tile_pipeline(
-        g_tiles,
-        [&](const slidestream::TileSpec& spec) {
-          return slidestream::read_patch_set(*reader, spec, extract_config().geometry);
-        },
-        [&](slidestream::PatchSet&& patches) {
-          benchmark::DoNotOptimize(patches.branches.front().data);
-          ++received;
-        },
-        scheduler);
+    slidestream::TilePipeline stages;
+    stages.source = slidestream::tiles_from(g_tiles);
+    stages.read = [&](const slidestream::TileSpec& spec) {
+      return slidestream::read_patch_set(*reader, spec, extract_config().geometry);
+    };
+    stages.sink = [&](slidestream::TileBatch&& batch) {
+      benchmark::DoNotOptimize(batch.patches.front().branches.front().data);
+      received += batch.patches.size();
+    };
+    slidestream::run_tile_pipeline(stages, scheduler);
     if (received != g_tiles.size()) {
       state.SkipWithError("pipeline lost patch sets");
     }
@@ -109,12 +110,17 @@ void BM_ExtractToHdf5(benchmark::State& state) {
     slidestream::PatchDatasetWriter writer(
         output, slidestream::PatchDatasetWriter::Options{extract_config().gzip_level, false});
     writer.begin_slide(record);
-    slidestream::run_tile_pipeline(
-        g_tiles,
-        [&](const slidestream::TileSpec& spec) {
-          return slidestream::read_patch_set(*reader, spec, extract_config().geometry);
-        },
-        [&](slidestream::PatchSet&& patches) { writer.append(patches, {}); }, scheduler);
+    slidestream::TilePipeline stages;
+    stages.source = slidestream::tiles_from(g_tiles);
+    stages.read = [&](const slidestream::TileSpec& spec) {
+      return slidestream::read_patch_set(*reader, spec, extract_config().geometry);
+    };
+    stages.sink = [&](slidestream::TileBatch&& batch) {
+      for (const slidestream::PatchSet& patches : batch.patches) {
+        writer.append(patches, {});
+      }
+    };
+    slidestream::run_tile_pipeline(stages, scheduler);
     writer.end_slide();
     writer.commit();
   }

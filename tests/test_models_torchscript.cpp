@@ -11,6 +11,7 @@
 
 #include "slidestream/core.hpp"
 #include "slidestream/models.hpp"
+#include "slidestream/predict.hpp"
 #include "test_support.hpp"
 
 namespace slidestream {

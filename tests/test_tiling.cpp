@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
+#include "slidestream/tile_pipeline.hpp"
 #include "slidestream/tiling.hpp"
 #include "test_support.hpp"
 
@@ -169,11 +170,24 @@ TEST_F(TilingOnSyntheticSlide, CornerTilesMarkThePaddingInEachBranch) {
   EXPECT_EQ(corner.valid[1].at<std::uint8_t>(28, 28), 255);
 }
 
-TEST(Scheduler, SinkSeesTilesInOrderWithBoundedTilesInFlight) {
-  std::vector<TileSpec> tiles(200);
+std::vector<TileSpec> numbered_tiles(std::size_t count) {
+  std::vector<TileSpec> tiles(count);
   for (size_t i = 0; i < tiles.size(); ++i) {
     tiles[i].index = i;
   }
+  return tiles;
+}
+
+PatchSet numbered_patch(const TileSpec& spec) {
+  PatchSet patches;
+  patches.spec = spec;
+  patches.branches.emplace_back(8, 8, CV_8UC3,
+                                cv::Scalar::all(static_cast<double>(spec.index % 256)));
+  return patches;
+}
+
+TEST(Scheduler, SinkSeesTilesInOrderWithBoundedTilesInFlight) {
+  const std::vector<TileSpec> tiles = numbered_tiles(200);
   std::atomic<int> in_flight{0};
   std::atomic<int> peak{0};
   std::vector<std::uint64_t> seen;
@@ -181,24 +195,24 @@ TEST(Scheduler, SinkSeesTilesInOrderWithBoundedTilesInFlight) {
   options.threads = 2;
   options.max_inflight = 3;
   options.progress = false;
-  run_tile_pipeline(
-      tiles,
-      [&](const TileSpec& spec) {
-        const int now = ++in_flight;
-        int previous = peak.load();
-        while (now > previous && !peak.compare_exchange_weak(previous, now)) {
-        }
-        PatchSet patches;
-        patches.spec = spec;
-        patches.branches.emplace_back(8, 8, CV_8UC3,
-                                      cv::Scalar::all(static_cast<double>(spec.index % 256)));
-        return patches;
-      },
-      [&](PatchSet&& patches) {
-        seen.push_back(patches.spec.index);
-        --in_flight;
-      },
-      options);
+  TilePipeline stages;
+  stages.source = tiles_from(tiles);
+  stages.expected_tiles = tiles.size();
+  stages.read = [&](const TileSpec& spec) {
+    const int now = ++in_flight;
+    int previous = peak.load();
+    while (now > previous && !peak.compare_exchange_weak(previous, now)) {
+    }
+    return numbered_patch(spec);
+  };
+  stages.sink = [&](TileBatch&& batch) {
+    for (const PatchSet& patches : batch.patches) {
+      seen.push_back(patches.spec.index);
+      --in_flight;
+    }
+  };
+  const PipelineTimes times = run_tile_pipeline(stages, options);
+  EXPECT_EQ(times.tiles, tiles.size());
   ASSERT_EQ(seen.size(), tiles.size());
   for (size_t i = 0; i < seen.size(); ++i) {
     ASSERT_EQ(seen[i], i);
@@ -206,23 +220,70 @@ TEST(Scheduler, SinkSeesTilesInOrderWithBoundedTilesInFlight) {
   EXPECT_LE(peak.load(), 3);
 }
 
-TEST(Scheduler, AnErrorInAWorkerStopsThePipelineAndPropagates) {
-  std::vector<TileSpec> tiles(50);
-  for (size_t i = 0; i < tiles.size(); ++i) {
-    tiles[i].index = i;
+// The segment/features/predict shape: batches, one serial infer stage, outputs in plan order.
+TEST(Scheduler, InferSeesWholeBatchesInPlanOrderAndTheSinkItsOutputs) {
+  const std::vector<TileSpec> tiles = numbered_tiles(103);
+  SchedulerOptions options;
+  options.threads = 4;
+  options.max_inflight = 20;  // 3 batches of 7 (rounded up)
+  options.progress = false;
+  std::vector<std::size_t> batch_sizes;
+  std::vector<double> outputs;
+  std::atomic<bool> infer_running{false};
+  bool infer_overlapped = false;
+  TilePipeline stages;
+  stages.source = tiles_from(tiles);
+  stages.read = numbered_patch;
+  stages.batch_size = 7;
+  stages.infer = [&](TileBatch& batch) {
+    infer_overlapped = infer_overlapped || infer_running.exchange(true);
+    batch_sizes.push_back(batch.specs.size());
+    for (const PatchSet& patches : batch.patches) {
+      batch.outputs.emplace_back(1, 1, CV_64FC1,
+                                 cv::Scalar(patches.branches[0].at<cv::Vec3b>(0)[0]));
+    }
+    batch.patches.clear();
+    infer_running = false;
+  };
+  stages.sink = [&](TileBatch&& batch) {
+    ASSERT_EQ(batch.outputs.size(), batch.specs.size());
+    for (const cv::Mat& output : batch.outputs) {
+      outputs.push_back(output.at<double>(0));
+    }
+  };
+  EXPECT_EQ(run_tile_pipeline(stages, options).tiles, tiles.size());
+  EXPECT_FALSE(infer_overlapped);
+  ASSERT_EQ(batch_sizes.size(), 15u);  // 14 x 7 + 5
+  EXPECT_EQ(batch_sizes.back(), 5u);
+  ASSERT_EQ(outputs.size(), tiles.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    ASSERT_EQ(outputs[i], static_cast<double>(i % 256));
   }
+}
+
+TEST(Scheduler, AnErrorInAWorkerStopsThePipelineAndPropagates) {
+  const std::vector<TileSpec> tiles = numbered_tiles(50);
   SchedulerOptions options;
   options.progress = false;
-  EXPECT_THROW(run_tile_pipeline(
-                   tiles,
-                   [](const TileSpec& spec) -> PatchSet {
-                     if (spec.index == 17) {
-                       throw Error(ErrorCode::kCorruptData, "tile 17 is damaged");
-                     }
-                     return PatchSet{spec, {}, {}, {}, {}};
-                   },
-                   [](PatchSet&&) {}, options),
-               Error);
+  TilePipeline stages;
+  stages.source = tiles_from(tiles);
+  stages.read = [](const TileSpec& spec) -> PatchSet {
+    if (spec.index == 17) {
+      throw Error(ErrorCode::kCorruptData, "tile 17 is damaged");
+    }
+    return PatchSet{spec, {}, {}, {}, {}};
+  };
+  std::uint64_t consumed = 0;
+  stages.sink = [&](TileBatch&& batch) { consumed += batch.specs.size(); };
+  EXPECT_THROW(run_tile_pipeline(stages, options), Error);
+  EXPECT_LE(consumed, 17u);
+}
+
+TEST(Scheduler, APipelineWithoutASinkIsRefused) {
+  TilePipeline stages;
+  stages.source = [] { return std::optional<TileSpec>(); };
+  stages.read = numbered_patch;
+  EXPECT_THROW(run_tile_pipeline(stages), Error);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "slidestream/models.hpp"
 #include "slidestream/stain.hpp"
 #include "slidestream/synth.hpp"
+#include "slidestream/tile_pipeline.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
 #include "slidestream/training.hpp"

@@ -137,4 +137,31 @@ class PredictionCache {
   std::unique_ptr<Impl> impl_;
 };
 
+/// One window of the output raster stitched in memory (`slidestream predict`): tile outputs are
+/// summed per pixel and averaged where they overlap. Memory is the window's, so the caller
+/// bounds the window; whole slides go through the journal instead.
+class WindowStitcher {
+ public:
+  /// `window_px`: the part of the output raster kept; `channels`: classes per tile output.
+  WindowStitcher(Rect window_px, int channels);
+
+  /// Adds one tile's probabilities (CV_32FC(channels)) whose top-left pixel is `origin_px` of
+  /// the output raster; the part outside the window is dropped.
+  void add(Point origin_px, const cv::Mat& probs);
+
+  struct Stitched {
+    cv::Mat labels;              ///< CV_8UC1 arg-max class value, 0 where no tile fell
+    std::vector<cv::Mat> pages;  ///< CV_8UC1 mean probability per class, 255 = 1
+  };
+  /// The averaged window; `classes` gives the label value of each channel.
+  Stitched finish(const std::vector<LabelClass>& classes) const;
+
+  const Rect& window() const { return window_; }
+
+ private:
+  Rect window_;
+  cv::Mat sum_;    // CV_32FC(channels)
+  cv::Mat count_;  // CV_32FC1: tiles per pixel
+};
+
 }  // namespace slidestream

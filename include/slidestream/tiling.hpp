@@ -7,13 +7,9 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <opencv2/core.hpp>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "slidestream/io.hpp"
@@ -115,54 +111,5 @@ struct PatchSet {
 /// Reads every branch of `spec` at its own spacing (context branches from coarse levels).
 PatchSet read_patch_set(const SlideReader& slide, const TileSpec& spec,
                         const ModelGeometry& geometry);
-
-/// Owns the items a tbb::parallel_pipeline has in flight; its filters pass raw pointers. TBB keeps
-/// an item larger than a pointer in a heap copy of its own and does not free the copies still in
-/// flight when a filter throws (found by LeakSanitizer on a slide with a corrupt tile): whatever
-/// is in flight then is freed here instead, when the pipeline's owner goes out of scope.
-template <typename T>
-class InflightItems {
- public:
-  T* adopt(std::unique_ptr<T> item) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    T* raw = item.get();
-    items_.emplace(raw, std::move(item));
-    return raw;
-  }
-  /// Gives the item back to the caller (the last filter), which frees it when done.
-  std::unique_ptr<T> release(T* item) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    auto node = items_.extract(item);
-    return node.empty() ? nullptr : std::move(node.mapped());
-  }
-
- private:
-  std::mutex mutex_;
-  std::unordered_map<T*, std::unique_ptr<T>> items_;
-};
-
-/// How the streaming scheduler runs.
-struct SchedulerOptions {
-  int threads = 0;       ///< worker threads; 0 = all cores
-  int max_inflight = 0;  ///< tiles in flight at once (bounds memory); 0 = 2 * threads
-  bool progress = true;  ///< progress bar on a terminal
-  std::string label = "tiles";
-};
-
-/// Streams tiles through a bounded TBB pipeline: a serial `source` (nullopt ends it), `process` in
-/// parallel (read, and later normalize), then `sink` serially in tile order. At most `max_inflight`
-/// patch sets exist at once, so memory does not grow with slide size. Exceptions from either stage
-/// stop the pipeline and propagate.
-void run_tile_pipeline(const std::function<std::optional<TileSpec>()>& source,
-                       std::uint64_t expected_tiles,
-                       const std::function<PatchSet(const TileSpec&)>& process,
-                       const std::function<void(PatchSet&&)>& sink,
-                       const SchedulerOptions& options = {});
-
-/// The same over a vector of tiles.
-void run_tile_pipeline(const std::vector<TileSpec>& tiles,
-                       const std::function<PatchSet(const TileSpec&)>& process,
-                       const std::function<void(PatchSet&&)>& sink,
-                       const SchedulerOptions& options = {});
 
 }  // namespace slidestream

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/models.hpp"
+#include "slidestream/predict.hpp"
 
 namespace slidestream::cli {
 

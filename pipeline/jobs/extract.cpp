@@ -8,6 +8,7 @@
 
 #include "batch.hpp"
 #include "dataset_sink.hpp"
+#include "slide_driver.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
 
@@ -129,11 +130,7 @@ std::vector<cv::Mat> labels_for(const LabelSource& source, const TileSpec& spec,
 
 std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide, detail::DatasetSink& sink,
                           StainStage* stain) {
-  OpenOptions open = job.open;
-  if (slide.mpp_um) {
-    open.mpp_override_um = slide.mpp_um;
-  }
-  const auto reader = open_slide(slide.path, open);
+  const auto reader = detail::open_input(slide, job.open);
   const ExtractConfig& config = job.config;
   const TissueMask mask = compute_tissue_mask(*reader, config.tissue);
   const LabelSource labels = load_labels(job, slide, reader->info());
@@ -170,20 +167,22 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide, detail
   scheduler.label = slide.id;
   sink.begin_slide(record);
   try {
-    run_tile_pipeline([&] { return planner.next(); }, tile_count,
-                      [&](const TileSpec& spec) {
-                        PatchSet patches = read_patch_set(*reader, spec, config.geometry);
-                        if (stain != nullptr) {
-                          for (cv::Mat& branch : patches.branches) {
-                            branch = stain->apply(branch);
-                          }
-                        }
-                        if (labels.active()) {
-                          patches.labels = labels_for(labels, spec, config);
-                        }
-                        return patches;
-                      },
-                      [&](PatchSet&& patches) { sink.append(patches); }, scheduler);
+    TilePipeline stages;
+    stages.source = detail::source_of(planner);
+    stages.expected_tiles = tile_count;
+    stages.read = [&](const TileSpec& spec) {
+      PatchSet patches = detail::read_tile(*reader, spec, config.geometry, stain);
+      if (labels.active()) {
+        patches.labels = labels_for(labels, spec, config);
+      }
+      return patches;
+    };
+    stages.sink = [&](TileBatch&& batch) {
+      for (const PatchSet& patches : batch.patches) {
+        sink.append(patches);
+      }
+    };
+    run_tile_pipeline(stages, scheduler);
     sink.end_slide();
   } catch (...) {
     sink.abandon_slide();

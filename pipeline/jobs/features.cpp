@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "batch.hpp"
+#include "slide_driver.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/jobs.hpp"
 
@@ -117,11 +118,7 @@ struct SlideFeatures {
 // Streams one slide's tiles through the model and writes `path` (through a temporary).
 SlideFeatures write_slide(const FeaturesJob& job, SegmentationModel& model, const SlideInput& input,
                           const fs::path& path, const std::string& key) {
-  OpenOptions open = job.open;
-  if (input.mpp_um) {
-    open.mpp_override_um = input.mpp_um;
-  }
-  const auto slide = open_slide(input.path, open);
+  const auto slide = detail::open_input(input, job.open);
   const SlideInfo& info = slide->info();
   const ModelGeometry& geometry = model.geometry();
   const TissueMask mask = compute_tissue_mask(*slide, job.tissue);
@@ -137,41 +134,51 @@ SlideFeatures write_slide(const FeaturesJob& job, SegmentationModel& model, cons
   const auto width = static_cast<hsize_t>(model.embedding_size());
   RowAppender features(file, "features", H5::PredType::NATIVE_FLOAT, width);
   RowAppender coords(file, "coords", H5::PredType::NATIVE_INT64, 2);
-  std::vector<PatchSet> batch;
   int target_level = 0;
-  auto flush = [&] {
-    if (batch.empty()) {
-      return;
-    }
+  TilePipeline stages;
+  stages.source = detail::source_of(planner);
+  stages.expected_tiles = expected;
+  stages.read = [&](const TileSpec& spec) {
+    return detail::read_tile(*slide, spec, geometry, nullptr);
+  };
+  stages.batch_size = static_cast<std::size_t>(job.batch_size);
+  stages.infer = [&](TileBatch& batch) {
     std::vector<const PatchSet*> pointers;
-    std::vector<std::int64_t> xy;
-    for (const PatchSet& set : batch) {
+    for (const PatchSet& set : batch.patches) {
       pointers.push_back(&set);
-      xy.push_back(static_cast<std::int64_t>(std::floor(set.spec.branch_l0[0].x)));
-      xy.push_back(static_cast<std::int64_t>(std::floor(set.spec.branch_l0[0].y)));
       target_level = set.levels[0];
     }
-    const auto embeddings = model.embed(pointers);
-    std::vector<float> rows;
-    for (const auto& e : embeddings) {
-      rows.insert(rows.end(), e.begin(), e.end());
+    const std::vector<std::vector<float>> embeddings = model.embed(pointers);
+    if (embeddings.size() != batch.specs.size()) {
+      throw Error(ErrorCode::kModelError,
+                  "the model returned " + std::to_string(embeddings.size()) +
+                      " embeddings for a batch of " + std::to_string(batch.specs.size()));
     }
-    features.append(rows.data(), batch.size());
-    coords.append(xy.data(), batch.size());
-    batch.clear();
+    for (const std::vector<float>& embedding : embeddings) {
+      if (embedding.size() != width) {
+        throw Error(ErrorCode::kModelError,
+                    "the model returned an embedding of " + std::to_string(embedding.size()) +
+                        " values; its embedding_size is " + std::to_string(width));
+      }
+      batch.outputs.push_back(cv::Mat(embedding, true).reshape(1, 1));
+    }
+    batch.patches.clear();
+  };
+  stages.sink = [&](TileBatch&& batch) {
+    std::vector<float> rows;
+    std::vector<std::int64_t> xy;
+    for (std::size_t i = 0; i < batch.specs.size(); ++i) {
+      const cv::Mat& row = batch.outputs[i];
+      rows.insert(rows.end(), row.ptr<float>(), row.ptr<float>() + row.total());
+      xy.push_back(static_cast<std::int64_t>(std::floor(batch.specs[i].branch_l0[0].x)));
+      xy.push_back(static_cast<std::int64_t>(std::floor(batch.specs[i].branch_l0[0].y)));
+    }
+    features.append(rows.data(), batch.specs.size());
+    coords.append(xy.data(), batch.specs.size());
   };
   SchedulerOptions scheduler = job.scheduler;
   scheduler.label = input.id;
-  run_tile_pipeline([&] { return planner.next(); }, expected,
-                    [&](const TileSpec& spec) { return read_patch_set(*slide, spec, geometry); },
-                    [&](PatchSet&& set) {
-                      batch.push_back(std::move(set));
-                      if (batch.size() >= static_cast<std::size_t>(job.batch_size)) {
-                        flush();
-                      }
-                    },
-                    scheduler);
-  flush();
+  run_tile_pipeline(stages, scheduler);
 
   // CLAM's coords attributes, as in the patch datasets (docs/FORMATS.md).
   const Level& level = info.levels.at(static_cast<std::size_t>(target_level));

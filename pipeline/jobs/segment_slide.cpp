@@ -1,20 +1,15 @@
 // One slide of `slidestream segment`: tissue -> plan -> parallel reads -> batches -> inference ->
 // journal, then predictions.h5, the exports and report.json.
 #include <spdlog/spdlog.h>
-#include <tbb/info.h>
-#include <tbb/parallel_for.h>
-#include <tbb/parallel_pipeline.h>
-#include <tbb/task_arena.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <sstream>
 
 #include "segment_internal.hpp"
+#include "slide_driver.hpp"
 #include "slidestream/core.hpp"
 
 namespace fs = std::filesystem;
@@ -29,24 +24,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-// Adds elapsed seconds to an atomic accumulator on destruction (stage times across threads).
-class StageTimer {
- public:
-  explicit StageTimer(std::atomic<double>& total) : total_(total), start_(Clock::now()) {}
-  ~StageTimer() {
-    const double elapsed = seconds_since(start_);
-    double current = total_.load();
-    while (!total_.compare_exchange_weak(current, current + elapsed)) {
-    }
-  }
-  StageTimer(const StageTimer&) = delete;
-  StageTimer& operator=(const StageTimer&) = delete;
-
- private:
-  std::atomic<double>& total_;
-  Clock::time_point start_;
-};
 
 // The model's inputs must be servable by the slide: no branch finer than level 0.
 void require_servable(const SlideReader& reader, const SegmentationModel& model) {
@@ -80,109 +57,32 @@ Size stride_for(const SegmentationModel& model, const SegmentConfig& config) {
   return Size{stride(tile.width), stride(tile.height)};
 }
 
-// A batch of tiles travelling through the pipeline.
-struct Batch {
-  std::vector<TileSpec> specs;
-  std::vector<PatchSet> patches;
-  std::vector<ModelOutput> outputs;
-};
-
-struct PipelineContext {
-  const SlideReader& reader;
-  SegmentationModel& model;
-  TilePlanner& planner;
-  PredictionJournal& journal;
-  const SegmentConfig& config;
-  const StainStage* stain = nullptr;  // normalizes every branch patch when set
-  std::uint64_t skip = 0;             // tiles of the plan already in the journal
-  std::atomic<double> read_s{0};
-  std::atomic<double> inference_s{0};
-  std::atomic<double> write_s{0};
-  std::uint64_t processed = 0;
-};
-
-void run_pipeline(PipelineContext& context, std::uint64_t expected, const std::string& label) {
-  const SegmentConfig& config = context.config;
-  const int threads =
-      config.scheduler.threads > 0 ? config.scheduler.threads : tbb::info::default_concurrency();
-  // One batch reading, one in the model and one being written keep every stage busy.
-  const auto inflight = static_cast<std::size_t>(
-      config.scheduler.max_inflight > 0 ? config.scheduler.max_inflight : 3);
-  for (std::uint64_t i = 0; i < context.skip; ++i) {
-    static_cast<void>(context.planner.next());
+// The streaming pass: tiles after the journal's prefix -> read (+ stain) -> model -> journal.
+PipelineTimes run_pipeline(const SlideReader& reader, SegmentationModel& model,
+                           TilePlanner& planner, PredictionJournal& journal,
+                           const SegmentConfig& config, const StainStage* stain, std::uint64_t skip,
+                           const std::string& label) {
+  for (std::uint64_t i = 0; i < skip; ++i) {
+    static_cast<void>(planner.next());
   }
-  ProgressBar progress(label, expected, config.scheduler.progress);
-  const ModelGeometry& geometry = context.model.geometry();
-  using BatchPtr = Batch*;  // owned by `batches` (see InflightItems)
-  InflightItems<Batch> batches;
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    tbb::parallel_pipeline(
-        inflight,
-        tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
-                                         [&](tbb::flow_control& control) -> BatchPtr {
-                                           auto batch = std::make_unique<Batch>();
-                                           while (batch->specs.size() <
-                                                  static_cast<std::size_t>(config.batch_size)) {
-                                             std::optional<TileSpec> tile = context.planner.next();
-                                             if (!tile) {
-                                               break;
-                                             }
-                                             batch->specs.push_back(std::move(*tile));
-                                           }
-                                           if (batch->specs.empty()) {
-                                             control.stop();
-                                             return nullptr;
-                                           }
-                                           return batches.adopt(std::move(batch));
-                                         }) &
-            tbb::make_filter<BatchPtr, BatchPtr>(
-                tbb::filter_mode::parallel,
-                [&](BatchPtr batch) {
-                  StageTimer timer(context.read_s);
-                  batch->patches.resize(batch->specs.size());
-                  tbb::parallel_for(std::size_t{0}, batch->specs.size(), [&](std::size_t i) {
-                    PatchSet patches = read_patch_set(context.reader, batch->specs[i], geometry);
-                    if (context.stain != nullptr) {
-                      for (cv::Mat& branch : patches.branches) {
-                        branch = context.stain->apply(branch);
-                      }
-                    }
-                    batch->patches[i] = std::move(patches);
-                  });
-                  return batch;
-                }) &
-            tbb::make_filter<BatchPtr, BatchPtr>(
-                tbb::filter_mode::serial_in_order,
-                [&](BatchPtr batch) {
-                  StageTimer timer(context.inference_s);
-                  std::vector<const PatchSet*> inputs;
-                  for (const PatchSet& patches : batch->patches) {
-                    inputs.push_back(&patches);
-                  }
-                  batch->outputs = context.model.predict(inputs);
-                  batch->patches.clear();  // the pixels are no longer needed
-                  return batch;
-                }) &
-            tbb::make_filter<BatchPtr, void>(
-                tbb::filter_mode::serial_in_order, [&](BatchPtr written) {
-                  const std::unique_ptr<Batch> batch = batches.release(written);
-                  StageTimer timer(context.write_s);
-                  if (batch->outputs.size() != batch->specs.size()) {
-                    throw Error(ErrorCode::kModelError, "the model returned " +
-                                                            std::to_string(batch->outputs.size()) +
-                                                            " outputs for a batch of " +
-                                                            std::to_string(batch->specs.size()));
-                  }
-                  for (std::size_t i = 0; i < batch->specs.size(); ++i) {
-                    context.journal.append({batch->specs[i], batch->outputs[i].probs});
-                  }
-                  context.processed += batch->specs.size();
-                  progress.advance(batch->specs.size());
-                }));
-  });
-  context.journal.flush();
-  progress.finish();
+  TilePipeline stages;
+  stages.source = source_of(planner);
+  stages.expected_tiles = planner.count() - skip;
+  stages.read = [&](const TileSpec& spec) {
+    return read_tile(reader, spec, model.geometry(), stain);
+  };
+  stages.batch_size = static_cast<std::size_t>(config.batch_size);
+  stages.infer = [&](TileBatch& batch) { predict_batch(model, batch); };
+  stages.sink = [&](TileBatch&& batch) {
+    for (std::size_t i = 0; i < batch.specs.size(); ++i) {
+      journal.append({batch.specs[i], batch.outputs[i]});
+    }
+  };
+  SchedulerOptions scheduler = config.scheduler;
+  scheduler.label = label;
+  const PipelineTimes times = run_tile_pipeline(stages, scheduler);
+  journal.flush();
+  return times;
 }
 
 PredictionLayout layout_for(const SlideInfo& info, const SegmentationModel& model,
@@ -330,10 +230,7 @@ SlideResult segment_slide_outputs(const SegmentJob& job, SegmentationModel& mode
   std::error_code ignored;
   fs::remove(slide_dir / "report.json", ignored);  // only a finished slide has one
 
-  OpenOptions open = job.open;
-  if (input.mpp_um) {
-    open.mpp_override_um = input.mpp_um;
-  }
+  const OpenOptions open = open_options_for(input, job.open);
   const std::unique_ptr<SlideReader> reader = open_slide(input.path, open);
   const SlideInfo& info = reader->info();
   require_servable(*reader, model);
@@ -373,16 +270,13 @@ SlideResult segment_slide_outputs(const SegmentJob& job, SegmentationModel& mode
       stain = std::make_unique<StainStage>(config.stain);
       stain->begin_slide(*reader, mask, input.id);
     }
-    PipelineContext context{*reader, model, planner, journal, config};
-    context.stain = stain.get();
-    context.skip = result.resumed;
-    start = Clock::now();
-    run_pipeline(context, result.planned - result.resumed, input.id);
-    result.times.pipeline_s = seconds_since(start);
-    result.times.read_s = context.read_s.load();
-    result.times.inference_s = context.inference_s.load();
-    result.times.write_s = context.write_s.load();
-    result.processed = context.processed;
+    const PipelineTimes times = run_pipeline(*reader, model, planner, journal, config, stain.get(),
+                                             result.resumed, input.id);
+    result.times.pipeline_s = times.wall_s;
+    result.times.read_s = times.read_s;
+    result.times.inference_s = times.infer_s;
+    result.times.write_s = times.sink_s;
+    result.processed = times.tiles;
 
     start = Clock::now();
     PredictionRecord record;

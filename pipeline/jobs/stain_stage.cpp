@@ -246,13 +246,18 @@ NormalizeSlideReport run_stain_normalize_slide(const NormalizeSlideJob& job) {
     patches.branches.push_back(std::move(pixels));
     return patches;
   };
-  const auto sink = [&](PatchSet&& patches) {
-    writer.write_tile(patches.spec.column, patches.spec.row, patches.branches.front());
+  TilePipeline stages;
+  stages.source = source;
+  stages.expected_tiles = static_cast<std::uint64_t>(grid.width * grid.height);
+  stages.read = process;
+  stages.sink = [&](TileBatch&& batch) {
+    for (const PatchSet& patches : batch.patches) {
+      writer.write_tile(patches.spec.column, patches.spec.row, patches.branches.front());
+    }
   };
   SchedulerOptions scheduler = job.scheduler;
   scheduler.label = info.path.filename().string();
-  run_tile_pipeline(source, static_cast<std::uint64_t>(grid.width * grid.height), process, sink,
-                    scheduler);
+  run_tile_pipeline(stages, scheduler);
   writer.commit();
   NormalizeSlideReport report;
   report.tiles = grid.width * grid.height;

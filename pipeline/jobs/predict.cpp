@@ -1,13 +1,16 @@
 // `slidestream predict`: one image or slide region through a model, tiled with the model's own
-// geometry, stitched into a label PNG (class values) and optionally a probability TIFF. Torch-free:
-// it only uses the SegmentationModel interface.
+// geometry, through the tile pipeline into a WindowStitcher, then a label PNG (class values) and
+// optionally a probability TIFF. Torch-free: it only uses the SegmentationModel interface.
+#include "slidestream/predict.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <opencv2/imgcodecs.hpp>
 
+#include "slide_driver.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/stitch.hpp"
 
 namespace slidestream {
 
@@ -45,29 +48,6 @@ namespace {
 
 constexpr double kMaxOutputMegapixels = 256;
 
-// Sums of probabilities and tile counts per output pixel of the predicted window.
-struct Canvas {
-  Rect window;  // in output px of the slide's output grid
-  cv::Mat sum;  // CV_32FC(classes)
-  cv::Mat count;
-
-  // Not const: it writes through the shared cv::Mat headers.
-  // NOLINTNEXTLINE(readability-make-member-function-const)
-  void add(const TileSpec& spec, Size stride, const cv::Mat& probs) {
-    const cv::Rect tile(static_cast<int>(spec.column * stride.width - window.x),
-                        static_cast<int>(spec.row * stride.height - window.y), probs.cols,
-                        probs.rows);
-    const cv::Rect inside = tile & cv::Rect(0, 0, sum.cols, sum.rows);
-    if (inside.empty()) {
-      return;
-    }
-    const cv::Rect source(inside.x - tile.x, inside.y - tile.y, inside.width, inside.height);
-    cv::Mat target = sum(inside);
-    target += probs(source);
-    count(inside) += 1.0f;
-  }
-};
-
 Rect output_window(const SlideInfo& info, const std::optional<Rect>& region_l0,
                    double output_spacing_um) {
   const double ratio_x = info.spacing.x_um / output_spacing_um;
@@ -85,36 +65,14 @@ Rect output_window(const SlideInfo& info, const std::optional<Rect>& region_l0,
   return Rect{x0, y0, x1 - x0, y1 - y0};
 }
 
-void write_outputs(const PredictJob& job, const Canvas& canvas,
-                   const std::vector<LabelClass>& classes) {
-  const int channels = canvas.sum.channels();
-  cv::Mat labels(canvas.sum.rows, canvas.sum.cols, CV_8UC1, cv::Scalar(0));
-  std::vector<cv::Mat> pages(static_cast<size_t>(channels));
-  for (auto& page : pages) {
-    page.create(canvas.sum.rows, canvas.sum.cols, CV_8UC1);
-  }
-  for (int y = 0; y < canvas.sum.rows; ++y) {
-    const auto* sum = canvas.sum.ptr<float>(y);
-    const auto* count = canvas.count.ptr<float>(y);
-    for (int x = 0; x < canvas.sum.cols; ++x) {
-      const float n = std::max(count[x], 1.0f);
-      int best = 0;
-      for (int k = 0; k < channels; ++k) {
-        const float p = sum[x * channels + k] / n;
-        pages[static_cast<size_t>(k)].at<std::uint8_t>(y, x) =
-            cv::saturate_cast<std::uint8_t>(p * 255.0f);
-        best = p > sum[x * channels + best] / n ? k : best;
-      }
-      labels.at<std::uint8_t>(y, x) = count[x] > 0 ? classes[static_cast<size_t>(best)].value : 0;
-    }
-  }
+void write_outputs(const PredictJob& job, const WindowStitcher::Stitched& stitched) {
   AtomicOutput labels_file(job.labels_output);
-  if (!cv::imwrite(labels_file.temp_path().string(), labels)) {
+  if (!cv::imwrite(labels_file.temp_path().string(), stitched.labels)) {
     throw Error(ErrorCode::kOutputError, "cannot write '" + job.labels_output.string() + "'");
   }
   if (job.probs_output) {
     AtomicOutput probs_file(*job.probs_output);
-    if (!cv::imwritemulti(probs_file.temp_path().string(), pages)) {
+    if (!cv::imwritemulti(probs_file.temp_path().string(), stitched.pages)) {
       throw Error(ErrorCode::kOutputError, "cannot write '" + job.probs_output->string() + "'");
     }
     probs_file.commit();
@@ -152,51 +110,35 @@ PredictResult run_predict(const PredictJob& job) {
   plan.stride_px = stride;
   TilePlanner planner(reader->info(), nullptr, geometry, plan);
 
-  Canvas canvas;
-  canvas.window = output_window(reader->info(), job.region_l0, geometry.output.spacing_um);
-  if (static_cast<double>(canvas.window.width * canvas.window.height) / 1e6 >
-      kMaxOutputMegapixels) {
+  const Rect window = output_window(reader->info(), job.region_l0, geometry.output.spacing_um);
+  if (static_cast<double>(window.width * window.height) / 1e6 > kMaxOutputMegapixels) {
     throw Error(ErrorCode::kInvalidArgument,
                 "predict writes one in-memory image; the output would exceed 256 MP at the "
                 "model's spacing: choose a smaller --region");
   }
-  const int classes = static_cast<int>(model->classes().size());
-  canvas.sum = cv::Mat::zeros(static_cast<int>(canvas.window.height),
-                              static_cast<int>(canvas.window.width), CV_32FC(classes));
-  canvas.count = cv::Mat::zeros(canvas.sum.rows, canvas.sum.cols, CV_32FC1);
+  WindowStitcher stitcher(window, static_cast<int>(model->classes().size()));
 
-  std::vector<PatchSet> pending;
-  const auto flush = [&] {
-    std::vector<const PatchSet*> batch;
-    batch.reserve(pending.size());
-    for (const auto& set : pending) {
-      batch.push_back(&set);
+  TilePipeline stages;
+  stages.source = detail::source_of(planner);
+  stages.expected_tiles = planner.count();
+  stages.read = [&](const TileSpec& spec) {
+    return detail::read_tile(*reader, spec, geometry, nullptr);
+  };
+  stages.batch_size = static_cast<std::size_t>(job.batch_size);
+  stages.infer = [&](TileBatch& batch) { detail::predict_batch(*model, batch); };
+  stages.sink = [&](TileBatch&& batch) {
+    for (std::size_t i = 0; i < batch.specs.size(); ++i) {
+      const TileSpec& spec = batch.specs[i];
+      stitcher.add({spec.column * stride.width, spec.row * stride.height}, batch.outputs[i]);
     }
-    const auto outputs = model->predict(batch);
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      canvas.add(pending[i].spec, stride, outputs[i].probs);
-    }
-    pending.clear();
   };
   SchedulerOptions scheduler;
   scheduler.progress = job.progress;
   scheduler.label = "predict";
   PredictResult result;
-  result.tiles = planner.count();
-  run_tile_pipeline([&] { return planner.next(); }, result.tiles,
-                    [&](const TileSpec& spec) { return read_patch_set(*reader, spec, geometry); },
-                    [&](PatchSet&& set) {
-                      pending.push_back(std::move(set));
-                      if (static_cast<int>(pending.size()) >= job.batch_size) {
-                        flush();
-                      }
-                    },
-                    scheduler);
-  if (!pending.empty()) {
-    flush();
-  }
-  write_outputs(job, canvas, model->classes());
-  result.labels_size_px = {canvas.window.width, canvas.window.height};
+  result.tiles = run_tile_pipeline(stages, scheduler).tiles;
+  write_outputs(job, stitcher.finish(model->classes()));
+  result.labels_size_px = {window.width, window.height};
   result.output_spacing_um = geometry.output.spacing_um;
   result.device = model->device();
   spdlog::info("predict: {} tiles on {}, labels {}x{} px at {} um/px -> {}", result.tiles,
