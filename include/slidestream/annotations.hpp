@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "slidestream/geometry.hpp"
+#include "slidestream/label_class.hpp"
 
 namespace slidestream {
 
@@ -27,13 +28,6 @@ struct Annotation {
 /// polygon. Throws kInvalidConfig with the line (XML) or feature index (GeoJSON) of a malformed
 /// entry, kNotFound for a missing file.
 std::vector<Annotation> read_annotations(const std::filesystem::path& path);
-
-/// A class of the label map.
-struct LabelClass {
-  std::string name;
-  std::uint8_t value = 0;
-  cv::Vec3b colour{0, 0, 0};  ///< RGB, for overlays and exports
-};
 
 /// Class names to label values. Drawing order is priority: where polygons of different classes
 /// overlap, the class listed later wins.

@@ -16,8 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "slidestream/annotations.hpp"
-#include "slidestream/tiling.hpp"
+#include "slidestream/label_class.hpp"
+#include "slidestream/model_geometry.hpp"
+#include "slidestream/patch_set.hpp"
 
 namespace slidestream {
 

@@ -13,46 +13,11 @@
 #include <vector>
 
 #include "slidestream/io.hpp"
+#include "slidestream/model_geometry.hpp"
+#include "slidestream/patch_set.hpp"
 #include "slidestream/tissue.hpp"
 
 namespace slidestream {
-
-/// One input (or the output) of a model: its spacing (um/px) and size (px).
-struct BranchGeometry {
-  double spacing_um = 0;
-  Size size_px;
-  /// Field of view in microns.
-  double fov_um_x() const { return static_cast<double>(size_px.width) * spacing_um; }
-  double fov_um_y() const { return static_cast<double>(size_px.height) * spacing_um; }
-};
-
-/// The concentric inputs of a model and its output. Branch 0 is the target.
-struct ModelGeometry {
-  std::vector<BranchGeometry> branches;
-  BranchGeometry output;
-
-  /// Throws kInvalidConfig for no branches, non-positive sizes or spacings, or an output whose
-  /// FoV exceeds the target's.
-  void validate() const;
-
-  /// HookNet's size rule (valid 3x3 convolutions, depth 4): every input is 32k + 124 px square
-  /// and the output is input - 214 px. Throws kInvalidConfig suggesting the nearest legal sizes.
-  void validate_hooknet_sizes() const;
-
-  /// HookNet's breast geometry (van Rijthoven et al. 2021): 284 px at 0.5 and 8.0 um/px,
-  /// output 70 px at 0.5 um/px.
-  static ModelGeometry hooknet_breast();
-};
-
-/// One planned tile. All rectangles are exact level-0 fields of view.
-struct TileSpec {
-  std::uint64_t index = 0;  ///< position in the plan (row-major), stable for a slide + options
-  std::int64_t column = 0;  ///< grid column/row in output tiles
-  std::int64_t row = 0;
-  RectF output_l0;               ///< the output tile
-  std::vector<RectF> branch_l0;  ///< one per branch, same centre as output_l0
-  float tissue_fraction = 0;     ///< tissue under output_l0 (0..1)
-};
 
 struct PlanOptions {
   /// Output pixels between tile origins; default (nullopt) = output size, so tiles abut.
@@ -98,15 +63,6 @@ class TilePlanner {
 /// The whole plan as a vector (for tests and small slides; jobs stream a TilePlanner).
 std::vector<TileSpec> plan_tiles(const SlideInfo& slide, const TissueMask* mask,
                                  const ModelGeometry& geometry, const PlanOptions& options = {});
-
-/// The pixels of one tile: one RGB patch and one validity mask per branch.
-struct PatchSet {
-  TileSpec spec;
-  std::vector<cv::Mat> branches;  ///< CV_8UC3 RGB, branch size
-  std::vector<cv::Mat> valid;     ///< CV_8UC1, 255 on the slide, 0 in the padding
-  std::vector<int> levels;        ///< pyramid level each branch was read from
-  std::vector<cv::Mat> labels;    ///< CV_8UC1 per branch when labels are extracted, else empty
-};
 
 /// Reads every branch of `spec` at its own spacing (context branches from coarse levels).
 PatchSet read_patch_set(const SlideReader& slide, const TileSpec& spec,
