@@ -233,8 +233,7 @@ void define_extract(CLI::App& app) {
                  "Label image per slide aligned with level 0, '{stem}' replaced by the slide's "
                  "file stem (rule: labels.raster_rule, default nonzero:1)");
   app.add_option("--format", options->format,
-                 "hdf5 (default) or png (PNG files + index.csv); = output.format")
-      ->check(CLI::IsMember({"hdf5", "png"}));
+                 "hdf5 (default) or png (PNG files + index.csv); sets output.format");
   app.add_option("--set", options->overrides,
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "tiling.min_tissue_fraction=0.3");
@@ -252,8 +251,9 @@ void define_extract(CLI::App& app) {
                                          ? std::nullopt
                                          : std::optional<std::filesystem::path>(options->config),
                                      options->overrides);
-    // Typed flags go onto the loaded config, after the file and --set (they win); their checks
-    // above are the config's own, and the recorded config is made from these fields.
+    // Typed flags go onto the loaded config, after the file and --set (they win). run_extract
+    // validates the result (a bad --format is the output.format error, exit 7), and the
+    // recorded config is made from these fields.
     if (!options->format.empty()) {
       job.config.format = options->format;
     }
