@@ -154,7 +154,7 @@ std::string apply_override(YAML::Node& root, const std::string& assignment,
     throw Error(ErrorCode::kInvalidConfig,
                 "--set '" + assignment + "' must be section.key=value, e.g. " + example);
   }
-  const std::string key = assignment.substr(0, equals);
+  std::string key = assignment.substr(0, equals);
   YAML::Node value;
   try {
     value = YAML::Load(assignment.substr(equals + 1));

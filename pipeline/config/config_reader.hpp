@@ -70,7 +70,7 @@ std::string type_words() {
 /// One node of a document and its key path ("tiling.stride", "classes[2].value").
 class Node {
  public:
-  Node(YAML::Node yaml, std::string path) : yaml_(std::move(yaml)), path_(std::move(path)) {}
+  Node(const YAML::Node& yaml, std::string path) : yaml_(yaml), path_(std::move(path)) {}
 
   /// Whether it holds a value: false when absent or null (the null rule).
   bool present() const { return yaml_.IsDefined() && !yaml_.IsNull(); }
