@@ -103,7 +103,7 @@ void BM_ExtractToHdf5(benchmark::State& state) {
   for (const slidestream::BranchGeometry& branch : extract_config().geometry.branches) {
     record.branch_levels.push_back(reader->level_for_spacing(branch.spacing_um));
   }
-  record.config_yaml = extract_config().yaml;
+  record.config_yaml = extract_config().resolved_yaml();
   const fs::path output = fs::temp_directory_path() /
                           ("slidestream-bench-extract-" + std::to_string(state.range(0)) + ".h5");
   for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)

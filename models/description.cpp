@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "config_reader.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/models.hpp"
 
@@ -50,9 +51,6 @@ void InferenceOptions::validate() const {
                 "--device '" + device + "' is not one of auto, cpu, cuda, cuda:N");
   }
   require_thread_count(intra_op_threads, "torch intra-op threads");
-  if (mc_samples < 0) {
-    throw Error(ErrorCode::kInvalidArgument, "--mc-samples must be >= 0 (0 = off)");
-  }
 }
 
 std::vector<std::vector<float>> SegmentationModel::embed(const std::vector<const PatchSet*>&) {
@@ -105,115 +103,56 @@ constexpr const char* kFormat = "slidestream.model/1";
   throw Error(ErrorCode::kInvalidConfig, "model.yaml " + where + ": " + what);
 }
 
-void check_keys(const YAML::Node& node, const std::set<std::string>& known,
-                const std::string& where) {
-  for (const auto& item : node) {
-    const auto key = item.first.as<std::string>();
-    if (known.count(key) == 0) {
-      std::string list;
-      for (const auto& name : known) {
-        list += (list.empty() ? "" : ", ") + name;
-      }
-      std::string text = "unknown key '" + key + "' (known: ";
-      text += list;
-      text += ")";
-      fail(where, text);
-    }
-  }
-}
+using config::Node;
 
-Size read_size(const YAML::Node& node) {
-  if (node.IsSequence() && node.size() == 2) {
-    return {node[0].as<std::int64_t>(), node[1].as<std::int64_t>()};
-  }
-  const auto side = node.as<std::int64_t>();
-  return {side, side};
-}
-
-BranchGeometry read_branch(const YAML::Node& node, const std::string& where) {
-  if (!node.IsMap() || !node["spacing_um"] || !node["size_px"]) {
-    fail(where, "needs spacing_um (um/px) and size_px (px, or [width, height])");
-  }
-  check_keys(node, {"spacing_um", "size_px"}, where);
-  return {node["spacing_um"].as<double>(), read_size(node["size_px"])};
-}
-
-std::vector<double> read_triplet(const YAML::Node& node, const std::string& where) {
+std::vector<double> read_triplet(const Node& node) {
   auto values = node.as<std::vector<double>>();
   if (values.size() != 3) {
-    fail(where, "needs 3 values (R, G, B on 0..1 RGB)");
+    node.fail("needs 3 values (R, G, B on 0..1 RGB)");
   }
   return values;
 }
 
-LabelClass read_class(const YAML::Node& node, const std::string& where) {
-  if (!node.IsMap() || !node["name"] || !node["value"]) {
-    fail(where, "needs name and value (0..255), optionally colour [R, G, B]");
-  }
-  check_keys(node, {"name", "value", "colour"}, where);
-  LabelClass label;
-  label.name = node["name"].as<std::string>();
-  const int value = node["value"].as<int>();
-  if (value < 0 || value > 255) {
-    fail(where, "value must be 0..255");
-  }
-  label.value = static_cast<std::uint8_t>(value);
-  if (node["colour"]) {
-    const auto rgb = node["colour"].as<std::vector<int>>();
-    if (rgb.size() != 3) {
-      fail(where, "colour needs 3 values [R, G, B]");
-    }
-    label.colour = cv::Vec3b(static_cast<uchar>(rgb[0]), static_cast<uchar>(rgb[1]),
-                             static_cast<uchar>(rgb[2]));
-  }
-  return label;
-}
-
-ModelDescription parse_description(const YAML::Node& root) {
-  check_keys(root,
-             {"format", "architecture", "branches", "output", "classes", "normalisation", "filters",
-              "depth", "batch_norm", "padding", "dropout", "weights", "training", "embedding"},
-             "top level");
-  if (root["format"] && root["format"].as<std::string>() != kFormat) {
-    fail("format", "'" + root["format"].as<std::string>() + "' is not " + kFormat);
+ModelDescription parse_description(const Node& root) {
+  root.require_keys({"format", "architecture", "branches", "output", "classes", "normalisation",
+                     "filters", "depth", "batch_norm", "padding", "dropout", "weights", "training",
+                     "embedding"});
+  if (root["format"].present() && root["format"].as<std::string>() != kFormat) {
+    root["format"].fail("'" + root["format"].as<std::string>() + "' is not " + kFormat);
   }
   ModelDescription description;
-  if (!root["architecture"] || !root["branches"] || !root["output"] || !root["classes"]) {
-    fail("top level", "architecture, branches, output and classes are required");
+  for (const char* key : {"architecture", "branches", "output", "classes"}) {
+    if (!root[key].present()) {
+      root[key].fail("is required (architecture, branches, output and classes are)");
+    }
   }
-  description.architecture = root["architecture"].as<std::string>();
-  for (size_t b = 0; b < root["branches"].size(); ++b) {
-    description.geometry.branches.push_back(
-        read_branch(root["branches"][b], "branches[" + std::to_string(b) + "]"));
+  root.read("architecture", description.architecture);
+  for (const Node& branch : root["branches"].items("{spacing_um, size_px}")) {
+    description.geometry.branches.push_back(config::branch_of(branch, "size_px"));
   }
-  description.geometry.output = read_branch(root["output"], "output");
-  for (size_t k = 0; k < root["classes"].size(); ++k) {
-    description.classes.push_back(
-        read_class(root["classes"][k], "classes[" + std::to_string(k) + "]"));
+  description.geometry.output = config::branch_of(root["output"], "size_px");
+  description.classes = config::label_classes(root["classes"], 0, 255, "must be 0..255");
+  if (const Node norm = root["normalisation"]; norm.present()) {
+    norm.require_keys({"mean", "std"});
+    description.normalisation.mean = read_triplet(norm["mean"]);
+    description.normalisation.std = read_triplet(norm["std"]);
   }
-  if (const auto norm = root["normalisation"]) {
-    check_keys(norm, {"mean", "std"}, "normalisation");
-    description.normalisation.mean = read_triplet(norm["mean"], "normalisation.mean");
-    description.normalisation.std = read_triplet(norm["std"], "normalisation.std");
-  }
-  description.filters = root["filters"].as<int>(description.filters);
-  description.depth = root["depth"].as<int>(description.depth);
-  description.batch_norm = root["batch_norm"].as<bool>(description.batch_norm);
-  description.padding = root["padding"].as<std::string>(description.padding);
-  description.dropout = root["dropout"].as<double>(description.dropout);
-  if (const auto weights = root["weights"]) {
-    check_keys(weights, {"file", "sha256"}, "weights");
-    description.weights_file = weights["file"].as<std::string>(description.weights_file);
-    description.weights_sha256 = weights["sha256"].as<std::string>("");
-  }
-  if (const auto embedding = root["embedding"]) {
-    check_keys(embedding, {"method", "output"}, "embedding");
-    description.embedding_method = embedding["method"].as<std::string>("");
-    description.embedding_output = embedding["output"].as<int>(-1);
-  }
-  if (const auto training = root["training"]) {
+  root.read("filters", description.filters);
+  root.read("depth", description.depth);
+  root.read("batch_norm", description.batch_norm);
+  root.read("padding", description.padding);
+  root.read("dropout", description.dropout);
+  const Node weights = root["weights"];
+  weights.require_keys({"file", "sha256"});
+  weights.read("file", description.weights_file);
+  weights.read("sha256", description.weights_sha256);
+  const Node embedding = root["embedding"];
+  embedding.require_keys({"method", "output"});
+  embedding.read("method", description.embedding_method);
+  embedding.read("output", description.embedding_output);
+  if (root["training"].present()) {
     YAML::Emitter out;
-    out << training;
+    out << root["training"].yaml();
     description.training_yaml = out.c_str();
   }
   return description;
@@ -239,14 +178,16 @@ ModelDescription load_model_description(const fs::path& path) {
                                           "': --model must be a model directory (written by "
                                           "`slidestream train` or examples/export_torchscript.py)");
   }
-  require_readable_file(path);
   try {
-    return parse_description(YAML::LoadFile(path.string()));
-  } catch (const YAML::Exception& error) {
-    throw Error(ErrorCode::kModelError, "cannot parse '" + path.string() + "': " + error.what() +
-                                            " (see docs/FORMATS.md, model directory)");
+    const config::Document document(path, {}, "");
+    return document.read(parse_description);
   } catch (const Error& error) {
-    throw Error(ErrorCode::kModelError, "'" + path.string() + "': " + error.what());
+    if (error.code() != ErrorCode::kInvalidConfig) {
+      throw;
+    }
+    // The message names the file and the key; a model that cannot be read is a model error.
+    throw Error(ErrorCode::kModelError,
+                std::string(error.what()) + " (see docs/FORMATS.md, model directory)");
   }
 }
 

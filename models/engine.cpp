@@ -1,6 +1,6 @@
 // The inference engine: load_model for native (HookNet, U-Net) and TorchScript model
-// directories, and batched prediction (device, precision, InferenceMode, softmax, entropy,
-// MC dropout). The only translation unit besides networks.cpp that includes torch.
+// directories, and batched prediction (device, precision, InferenceMode, softmax, entropy).
+// The only translation unit besides networks.cpp that includes torch.
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -94,18 +94,12 @@ class TorchModel : public SegmentationModel {
     if (options_.entropy) {
       entropy = -(probs * torch::log(probs.clamp_min(1e-12))).sum(1);
     }
-    torch::Tensor variance;
-    if (options_.mc_samples > 0) {
-      variance = mc_variance(inputs);
-    }
-    return to_outputs(probs, entropy, variance);
+    return to_outputs(probs, entropy);
   }
 
  protected:
   /// Target logits N x C x h x w for normalised inputs (one tensor per branch).
   virtual torch::Tensor logits(const std::vector<torch::Tensor>& inputs) = 0;
-  /// Softmax variance over MC-dropout passes, mean over classes: N x h x w.
-  virtual torch::Tensor mc_variance(const std::vector<torch::Tensor>& inputs) = 0;
 
   /// A forward pass on zeros (batch of 1): checks the output shape and warms caches up.
   void warm_up() {
@@ -182,8 +176,7 @@ class TorchModel : public SegmentationModel {
   }
 
   static std::vector<ModelOutput> to_outputs(const torch::Tensor& probs,
-                                             const torch::Tensor& entropy,
-                                             const torch::Tensor& variance) {
+                                             const torch::Tensor& entropy) {
     const torch::Tensor p = probs.to(torch::kCPU).permute({0, 2, 3, 1}).contiguous();
     const auto classes = static_cast<int>(p.size(3));
     const auto height = static_cast<int>(p.size(1));
@@ -202,9 +195,6 @@ class TorchModel : public SegmentationModel {
       if (entropy.defined()) {
         out.entropy = copy_plane(entropy, n);
       }
-      if (variance.defined()) {
-        out.mc_variance = copy_plane(variance, n);
-      }
     }
     return outputs;
   }
@@ -222,10 +212,6 @@ class NativeModel final : public TorchModel {
   NativeModel(ModelDescription description, models::SegmentationNet net,
               const InferenceOptions& options)
       : TorchModel(std::move(description), options), net_(std::move(net)) {
-    if (options.mc_samples > 0 && !(description_.dropout > 0)) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "--mc-samples needs a model with dropout; this model.yaml has dropout: 0");
-    }
     net_->eval();
     net_->to(device_, dtype_);
     warm_up();
@@ -264,21 +250,6 @@ class NativeModel final : public TorchModel {
     return net_->forward(inputs).front();
   }
 
-  torch::Tensor mc_variance(const std::vector<torch::Tensor>& inputs) override {
-    // Dropout is switched on by a flag of the branches, not train(), so BatchNorm keeps its
-    // running statistics; the seed makes repeated runs agree.
-    torch::manual_seed(options_.seed);
-    net_->set_mc_dropout(true);
-    std::vector<torch::Tensor> samples;
-    samples.reserve(static_cast<std::size_t>(options_.mc_samples));
-    for (int i = 0; i < options_.mc_samples; ++i) {
-      samples.push_back(torch::softmax(logits(inputs).to(torch::kFloat), 1));
-    }
-    net_->set_mc_dropout(false);
-    const torch::Tensor stacked = torch::stack(samples);
-    return (stacked - stacked.mean(0, true)).pow(2).mean(0).mean(1);
-  }
-
  private:
   models::SegmentationNet net_;
 };
@@ -288,11 +259,6 @@ class ScriptModel final : public TorchModel {
   ScriptModel(ModelDescription description, const fs::path& weights,
               const InferenceOptions& options)
       : TorchModel(std::move(description), options) {
-    if (options.mc_samples > 0) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "--mc-samples is not supported for TorchScript models (their dropout layers "
-                  "cannot be switched on safely from C++); use a native model or leave it at 0");
-    }
     try {
       module_ = torch::jit::load(weights.string(), device_);
     } catch (const c10::Error& error) {
@@ -349,8 +315,6 @@ class ScriptModel final : public TorchModel {
     }
     return out.toTensor();
   }
-
-  torch::Tensor mc_variance(const std::vector<torch::Tensor>&) override { return {}; }
 
  private:
   /// The declared embedding for `inputs`, N x D in fp32 on the CPU.

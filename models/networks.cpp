@@ -86,7 +86,7 @@ std::pair<torch::Tensor, std::vector<torch::Tensor>> BranchImpl::encode(const to
   }
   net = bottleneck_->forward(net);
   if (dropout_ > 0) {
-    net = torch::dropout(net, dropout_, is_training() || mc_dropout_);
+    net = torch::dropout(net, dropout_, is_training());
   }
   return {net, skips};
 }
@@ -166,12 +166,6 @@ torch::Tensor SegmentationNetImpl::embed(const torch::Tensor& target_input) {
 
 int SegmentationNetImpl::embedding_size() const {
   return description_.filters << description_.depth;
-}
-
-void SegmentationNetImpl::set_mc_dropout(bool enabled) {
-  for (auto& branch : branches_) {
-    branch->set_mc_dropout(enabled);
-  }
 }
 
 SegmentationNet make_network(const ModelDescription& description) {

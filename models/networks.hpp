@@ -40,8 +40,6 @@ class BranchImpl : public torch::nn::Module {
                                     const torch::Tensor& hook);
   /// Channels of the decoder map at `level` (f * 2^level).
   int channels(int level) const { return filters_ << level; }
-  /// Dropout after the bottleneck also in eval mode (MC dropout).
-  void set_mc_dropout(bool enabled) { mc_dropout_ = enabled; }
 
  private:
   int filters_;
@@ -49,7 +47,6 @@ class BranchImpl : public torch::nn::Module {
   bool valid_;
   double dropout_;
   int hook_level_;
-  bool mc_dropout_ = false;
   std::vector<ConvBlock> encoder_;
   ConvBlock bottleneck_{nullptr};
   std::vector<torch::nn::Conv2d> up_;
@@ -68,8 +65,6 @@ class SegmentationNetImpl : public torch::nn::Module {
   /// Global-average-pooled bottleneck of the target branch, N x embedding_size().
   torch::Tensor embed(const torch::Tensor& target_input);
   int embedding_size() const;
-  /// Keeps dropout active in eval mode (MC dropout); BatchNorm stays in eval.
-  void set_mc_dropout(bool enabled);
   const std::vector<HookSpec>& hooks() const { return hooks_; }
 
  private:

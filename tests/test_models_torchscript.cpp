@@ -128,14 +128,6 @@ TEST(TorchScript, ClassCountThatDisagreesWithTheOutputIsAModelError) {
     EXPECT_EQ(error.code(), ErrorCode::kModelError);
     EXPECT_NE(std::string(error.what()).find("2 classes"), std::string::npos) << error.what();
   }
-  InferenceOptions mc;
-  mc.mc_samples = 2;
-  try {
-    load_model(exports() / "unet", mc);
-    ADD_FAILURE() << "MC dropout accepted for TorchScript";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), ErrorCode::kInvalidArgument);
-  }
 }
 
 TEST(TorchScript, DeclaredEmbeddingsMatchPyTorch) {

@@ -82,7 +82,7 @@ class PixelRuleModel : public SegmentationModel {
           probs.at<cv::Vec3f>(y, x)[c] = 0.9f;
         }
       }
-      outputs.push_back({probs, {}, {}});
+      outputs.push_back({probs, {}});
     }
     return outputs;
   }

@@ -241,14 +241,18 @@ struct ExtractConfig {
   StainConfig stain;  ///< `stain:` section: patches normalized in the parallel stage
   /// The YAML file it was loaded from (none for the defaults), so no output may replace it.
   std::optional<std::filesystem::path> source_path;
-  std::string yaml;  ///< the resolved config, recorded in every output
+  /// The resolved config (every setting that shapes the output, defaults included; not the
+  /// scheduler), recorded in every output.
+  std::string resolved_yaml() const;
 
   /// Throws kInvalidConfig naming the key and the fix.
   void validate() const;
 };
 
 /// Defaults, then the YAML file (if any), then `--set section.key=value` overrides (a YAML
-/// value, e.g. `tiling.min_tissue_fraction=0.3`). Unknown keys are errors, so typos surface.
+/// value, e.g. `tiling.min_tissue_fraction=0.3`). Unknown keys are errors, so typos surface; a
+/// null key keeps its default (docs/CLI.md, "Config"). The command line's typed flags are
+/// assigned to the returned struct afterwards (they win).
 ExtractConfig load_extract_config(const std::optional<std::filesystem::path>& path,
                                   const std::vector<std::string>& overrides);
 

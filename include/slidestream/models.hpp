@@ -36,12 +36,8 @@ struct InferenceOptions {
   Precision precision = Precision::kFp32;
   /// Intra-op threads of the torch CPU backend; 0 = leave torch's default.
   int intra_op_threads = 0;
-  /// Forward passes with dropout active for the MC-dropout variance (0 = off).
-  int mc_samples = 0;
   /// Compute the per-pixel softmax entropy (ModelOutput::entropy).
   bool entropy = false;
-  /// Seed for MC dropout, so repeated runs agree.
-  std::uint64_t seed = 0;
 
   /// Throws kInvalidArgument naming the bad option.
   void validate() const;
@@ -49,9 +45,8 @@ struct InferenceOptions {
 
 /// One tile's model output at the output geometry (size = geometry().output.size_px).
 struct ModelOutput {
-  cv::Mat probs;        ///< CV_32FC(n_classes): softmax probabilities, channel k = classes()[k]
-  cv::Mat entropy;      ///< CV_32FC1 in nats when InferenceOptions::entropy, else empty
-  cv::Mat mc_variance;  ///< CV_32FC1 mean MC-dropout variance when mc_samples > 0, else empty
+  cv::Mat probs;    ///< CV_32FC(n_classes): softmax probabilities, channel k = classes()[k]
+  cv::Mat entropy;  ///< CV_32FC1 in nats when InferenceOptions::entropy, else empty
 };
 
 struct ModelDescription;
@@ -116,7 +111,7 @@ struct ModelDescription {
   int depth = 4;                  ///< poolings per branch
   bool batch_norm = false;        ///< BatchNorm after every 3x3 convolution (after its ReLU)
   std::string padding = "valid";  ///< "valid" (HookNet, U-Net) or "same" (U-Net only)
-  double dropout = 0.0;           ///< dropout probability after each bottleneck (MC dropout)
+  double dropout = 0.0;           ///< dropout probability after each bottleneck (training only)
   std::string weights_file = "weights.pt";
   std::string weights_sha256;  ///< hex, lower case
   /// `training:` as YAML text (a free map: data, config, epochs, Dice...); empty when absent.

@@ -89,10 +89,20 @@ struct TrainConfig {
   std::size_t input_branches() const;
 };
 
-/// Defaults, then the YAML file, then `--set section.key=value` overrides; unknown keys are
-/// errors. Throws kNotFound / kInvalidConfig.
+/// The typed options of `slidestream train` that stand for config keys (`--seed`, `--threads`,
+/// `--epochs`): assigned after the file and `--set` (they win), validated with the rest, and
+/// recorded in TrainConfig::yaml as the keys they stand for.
+struct TrainFlags {
+  std::optional<std::uint64_t> seed;  ///< training.seed
+  std::optional<int> threads;         ///< training.threads
+  std::optional<int> epochs;          ///< training.epochs
+};
+
+/// Defaults, then the YAML file, then `--set section.key=value` overrides, then `flags`;
+/// unknown keys are errors, a null key keeps its default. Throws kNotFound / kInvalidConfig.
 TrainConfig load_train_config(const std::optional<std::filesystem::path>& path,
-                              const std::vector<std::string>& overrides);
+                              const std::vector<std::string>& overrides,
+                              const TrainFlags& flags = {});
 
 /// One slide group of a patch dataset (docs/FORMATS.md, slidestream.patches/1).
 struct DatasetSlide {

@@ -1,12 +1,13 @@
-// The train config: YAML sections -> structs, `--set` overrides, key-named errors.
+// The train config: YAML sections -> structs, read with the config module's reader (key paths
+// in errors, the null rule, `--set` overrides), and the typed flags of `slidestream train`.
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <set>
 
+#include "config_reader.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/training.hpp"
-#include "yaml_helpers.hpp"
 
 namespace fs = std::filesystem;
 
@@ -14,118 +15,57 @@ namespace slidestream {
 
 namespace {
 
-using config::branch_of;
 using config::config_error;
-using config::read_if;
-using config::require_known_keys;
-using config::value_of;
+using config::Node;
 
-void read_geometry(const YAML::Node& node, ModelGeometry& geometry) {
-  require_known_keys(node, "geometry", {"branches", "output", "check"});
-  if (!node) {
-    return;
-  }
-  if (node["branches"]) {
-    if (!node["branches"].IsSequence()) {
-      config_error("geometry.branches", "must be a list of {spacing_um, size}");
-    }
-    geometry.branches.clear();
-    for (size_t b = 0; b < node["branches"].size(); ++b) {
-      geometry.branches.push_back(
-          branch_of(node["branches"][b], "geometry.branches[" + std::to_string(b) + "]"));
-    }
-  }
-  if (node["output"]) {
-    geometry.output = branch_of(node["output"], "geometry.output");
-  }
+void read_model(const Node& section, NetworkConfig& model) {
+  section.require_keys({"architecture", "filters", "depth", "batch_norm", "padding"});
+  section.read("architecture", model.architecture);
+  section.read("filters", model.filters);
+  section.read("depth", model.depth);
+  section.read("batch_norm", model.batch_norm);
+  section.read("padding", model.padding);
 }
 
-void read_model(const YAML::Node& node, NetworkConfig& model) {
-  require_known_keys(node, "model", {"architecture", "filters", "depth", "batch_norm", "padding"});
-  read_if(node, "model", "architecture", model.architecture);
-  read_if(node, "model", "filters", model.filters);
-  read_if(node, "model", "depth", model.depth);
-  read_if(node, "model", "batch_norm", model.batch_norm);
-  read_if(node, "model", "padding", model.padding);
+void read_augment(const Node& section, AugmentConfig& augment) {
+  section.require_keys({"flips", "rotate90", "brightness", "contrast", "hed_sigma_factor",
+                        "hed_sigma_bias", "affine_rotation_deg", "affine_scale"});
+  section.read("flips", augment.flips);
+  section.read("rotate90", augment.rotate90);
+  section.read("brightness", augment.brightness);
+  section.read("contrast", augment.contrast);
+  section.read("hed_sigma_factor", augment.hed_sigma_factor);
+  section.read("hed_sigma_bias", augment.hed_sigma_bias);
+  section.read("affine_rotation_deg", augment.affine_rotation_deg);
+  section.read("affine_scale", augment.affine_scale);
 }
 
-void read_classes(const YAML::Node& node, std::vector<LabelClass>& classes) {
-  if (!node) {
-    return;
-  }
-  if (!node.IsSequence()) {
-    config_error("classes", "must be a list of {name, value, colour}");
-  }
-  classes.clear();
-  for (size_t i = 0; i < node.size(); ++i) {
-    const std::string key = "classes[" + std::to_string(i) + "]";
-    require_known_keys(node[i], key, {"name", "value", "colour", "color"});
-    LabelClass label;
-    label.name = value_of<std::string>(node[i]["name"], key + ".name");
-    const int value = value_of<int>(node[i]["value"], key + ".value");
-    if (value < 0 || value > 254) {
-      config_error(key + ".value", "must be 0..254 (0 is usually background, 255 ignore)");
-    }
-    label.value = static_cast<std::uint8_t>(value);
-    const YAML::Node colour = node[i]["colour"] ? node[i]["colour"] : node[i]["color"];
-    if (colour) {
-      const auto rgb = value_of<std::vector<int>>(colour, key + ".colour");
-      if (rgb.size() != 3) {
-        config_error(key + ".colour", "must be [r, g, b]");
-      }
-      label.colour = cv::Vec3b(static_cast<std::uint8_t>(rgb[0]), static_cast<std::uint8_t>(rgb[1]),
-                               static_cast<std::uint8_t>(rgb[2]));
-    }
-    classes.push_back(label);
-  }
-}
-
-void read_augment(const YAML::Node& node, AugmentConfig& augment) {
-  const std::string s = "training.augment";
-  require_known_keys(node, s,
-                     {"flips", "rotate90", "brightness", "contrast", "hed_sigma_factor",
-                      "hed_sigma_bias", "affine_rotation_deg", "affine_scale"});
-  read_if(node, s, "flips", augment.flips);
-  read_if(node, s, "rotate90", augment.rotate90);
-  read_if(node, s, "brightness", augment.brightness);
-  read_if(node, s, "contrast", augment.contrast);
-  read_if(node, s, "hed_sigma_factor", augment.hed_sigma_factor);
-  read_if(node, s, "hed_sigma_bias", augment.hed_sigma_bias);
-  read_if(node, s, "affine_rotation_deg", augment.affine_rotation_deg);
-  read_if(node, s, "affine_scale", augment.affine_scale);
-}
-
-void read_training(const YAML::Node& node, TrainSettings& t) {
-  const std::string s = "training";
-  require_known_keys(node, s,
-                     {"epochs", "batch_size", "steps_per_epoch", "learning_rate", "weight_decay",
-                      "schedule", "step_epochs", "step_gamma", "min_learning_rate",
-                      "loss_target_weight", "loss_context_weight", "class_weights", "ignore_label",
-                      "seed", "threads", "augment", "validation"});
-  if (!node) {
-    return;
-  }
-  read_if(node, s, "epochs", t.epochs);
-  read_if(node, s, "batch_size", t.batch_size);
-  read_if(node, s, "steps_per_epoch", t.steps_per_epoch);
-  read_if(node, s, "learning_rate", t.learning_rate);
-  read_if(node, s, "weight_decay", t.weight_decay);
-  read_if(node, s, "schedule", t.schedule);
-  read_if(node, s, "step_epochs", t.step_epochs);
-  read_if(node, s, "step_gamma", t.step_gamma);
-  read_if(node, s, "min_learning_rate", t.min_learning_rate);
-  read_if(node, s, "loss_target_weight", t.loss_target_weight);
-  read_if(node, s, "loss_context_weight", t.loss_context_weight);
-  read_if(node, s, "class_weights", t.class_weights);
-  read_if(node, s, "ignore_label", t.ignore_label);
-  read_if(node, s, "seed", t.seed);
-  read_if(node, s, "threads", t.threads);
-  read_augment(node["augment"], t.augment);
-  const YAML::Node validation = node["validation"];
-  require_known_keys(validation, "training.validation", {"fraction", "slide_ids", "max_patches"});
-  read_if(validation, "training.validation", "fraction", t.validation.fraction);
-  read_if(validation, "training.validation", "slide_ids", t.validation.slide_ids);
-  read_if(validation, "training.validation", "max_patches", t.validation.max_patches);
+void read_training(const Node& section, TrainSettings& t) {
+  section.require_keys({"epochs", "batch_size", "steps_per_epoch", "learning_rate", "weight_decay",
+                        "schedule", "step_epochs", "step_gamma", "min_learning_rate",
+                        "loss_target_weight", "loss_context_weight", "class_weights",
+                        "ignore_label", "seed", "threads", "augment", "validation"});
+  section.read("epochs", t.epochs);
+  section.read("batch_size", t.batch_size);
+  section.read("steps_per_epoch", t.steps_per_epoch);
+  section.read("learning_rate", t.learning_rate);
+  section.read("weight_decay", t.weight_decay);
+  section.read("schedule", t.schedule);
+  section.read("step_epochs", t.step_epochs);
+  section.read("step_gamma", t.step_gamma);
+  section.read("min_learning_rate", t.min_learning_rate);
+  section.read("loss_target_weight", t.loss_target_weight);
+  section.read("loss_context_weight", t.loss_context_weight);
+  section.read("class_weights", t.class_weights);
+  section.read("ignore_label", t.ignore_label);
+  section.read("seed", t.seed);
+  section.read("threads", t.threads);
+  read_augment(section["augment"], t.augment);
+  const Node validation = section["validation"];
+  validation.require_keys({"fraction", "slide_ids", "max_patches"});
+  validation.read("fraction", t.validation.fraction);
+  validation.read("slide_ids", t.validation.slide_ids);
+  validation.read("max_patches", t.validation.max_patches);
 }
 
 void require(bool condition, const std::string& key, const std::string& problem) {
@@ -220,17 +160,36 @@ void TrainConfig::validate() const {
 }
 
 TrainConfig load_train_config(const std::optional<fs::path>& path,
-                              const std::vector<std::string>& overrides) {
-  YAML::Node root = config::load_root(path, overrides, "training.epochs=5");
-  require_known_keys(root, "config", {"model", "geometry", "classes", "training"});
+                              const std::vector<std::string>& overrides, const TrainFlags& flags) {
+  const config::Document document(path, overrides, "training.epochs=5");
+  // The flags are recorded as the keys they stand for, as if the file had set them.
+  YAML::Node recorded = YAML::Clone(document.yaml());
   TrainConfig config;
-  read_model(root["model"], config.model);
-  read_geometry(root["geometry"], config.geometry);
-  read_classes(root["classes"], config.classes);
-  read_training(root["training"], config.training);
-  config.validate();
+  document.read([&](const Node& root) {
+    root.require_keys({"model", "geometry", "classes", "training"});
+    read_model(root["model"], config.model);
+    config::read_geometry(root["geometry"], config.geometry);
+    if (root["classes"].present()) {
+      config.classes = config::label_classes(
+          root["classes"], 0, 254, "must be 0..254 (0 is usually background, 255 ignore)");
+    }
+    read_training(root["training"], config.training);
+  });
+  if (flags.seed) {
+    config.training.seed = *flags.seed;
+    recorded["training"]["seed"] = *flags.seed;
+  }
+  if (flags.threads) {
+    config.training.threads = *flags.threads;
+    recorded["training"]["threads"] = *flags.threads;
+  }
+  if (flags.epochs) {
+    config.training.epochs = *flags.epochs;
+    recorded["training"]["epochs"] = *flags.epochs;
+  }
+  document.read([&](const Node&) { config.validate(); });
   YAML::Emitter out;
-  out << root;
+  out << recorded;
   config.yaml = out.c_str();
   return config;
 }

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "config_reader.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/training.hpp"
 
@@ -40,20 +41,17 @@ std::array<T, N> array_attribute(const H5::H5Object& object, const char* name,
 }
 
 // The extraction config's classes (labels.classes), so train can check them against its own.
+// The config reader reads them as extract did (a recorded config is an extract config).
 std::vector<LabelClass> classes_of(const std::string& config_yaml) {
-  std::vector<LabelClass> classes;
   try {
-    const YAML::Node root = YAML::Load(config_yaml);
-    for (const auto& entry : root["labels"]["classes"]) {
-      LabelClass label;
-      label.name = entry["name"].as<std::string>();
-      label.value = static_cast<std::uint8_t>(entry["value"].as<int>());
-      classes.push_back(label);
-    }
+    const config::Node root(YAML::Load(config_yaml), "");
+    return config::label_classes(root["labels"]["classes"], 0, 255, "must be 0..255");
   } catch (const YAML::Exception&) {
     // An old or hand-made file without a parsable config: nothing to check against.
+  } catch (const Error&) {
+    // Its labels section is not one extract writes: nothing to check against either.
   }
-  return classes;
+  return {};
 }
 
 DatasetSlide read_slide(const H5::Group& group, const std::string& id) {

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "config_reader.hpp"
 #include "networks.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/models.hpp"
@@ -363,16 +364,18 @@ int Trainer::resume() {
                                               "' to start again, or train into a new -o folder");
   };
   std::vector<std::string> ids;
-  YAML::Node state;
   int epoch = 0;
   try {
-    state = YAML::LoadFile(state_path.string());
+    // Read as a config is (config_reader.hpp), so a damage names the key.
+    const config::Node state(YAML::LoadFile(state_path.string()), "");
     ids = state["validation_slides"].as<std::vector<std::string>>();
     result.best_epoch = state["best_epoch"].as<int>();
     result.best_mean_dice = state["best_mean_dice"].as<double>();
     epoch = state["epoch"].as<int>();
   } catch (const YAML::Exception& error) {
     throw damaged(state_path, error.msg);
+  } catch (const config::KeyError& error) {
+    throw damaged(state_path, error.what());
   }
   if (epoch < 0 || result.best_epoch < 0 || result.best_epoch > epoch) {
     throw damaged(state_path, "its epochs are inconsistent");

@@ -232,7 +232,8 @@ void define_extract(CLI::App& app) {
   app.add_option("--label-raster", options->label_raster,
                  "Label image per slide aligned with level 0, '{stem}' replaced by the slide's "
                  "file stem (rule: labels.raster_rule, default nonzero:1)");
-  app.add_option("--format", options->format, "hdf5 (default) or png (PNG files + index.csv)");
+  app.add_option("--format", options->format,
+                 "hdf5 (default) or png (PNG files + index.csv); sets output.format");
   app.add_option("--set", options->overrides,
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "tiling.min_tissue_fraction=0.3");
@@ -244,17 +245,18 @@ void define_extract(CLI::App& app) {
   app.add_flag("--resume", options->resume, "Keep slides already in the output; add the others");
   options->slide.add_to(app);
   app.callback([options] {
-    std::vector<std::string> overrides = options->overrides;
-    if (!options->format.empty()) {
-      overrides.push_back("output.format=" + options->format);
-    }
     ExtractJob job;
     job.inputs = options->slides;
     job.config = load_extract_config(options->config.empty()
                                          ? std::nullopt
                                          : std::optional<std::filesystem::path>(options->config),
-                                     overrides);
-    // Typed flags go onto the loaded config, after the file and --set (they win).
+                                     options->overrides);
+    // Typed flags go onto the loaded config, after the file and --set (they win). run_extract
+    // validates the result (a bad --format is the output.format error, exit 7), and the
+    // recorded config is made from these fields.
+    if (!options->format.empty()) {
+      job.config.format = options->format;
+    }
     job.config.scheduler.threads = options->threads.value_or(job.config.scheduler.threads);
     job.config.scheduler.max_inflight =
         options->max_inflight.value_or(job.config.scheduler.max_inflight);

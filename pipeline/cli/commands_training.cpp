@@ -50,18 +50,15 @@ void define_train(CLI::App& app) {
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "training.learning_rate=0.0001, model.filters=8");
   app.callback([options] {
-    std::vector<std::string> overrides = options->overrides;
-    if (options->seed) {
-      overrides.push_back("training.seed=" + std::to_string(*options->seed));
-    }
-    if (options->threads) {
-      overrides.push_back("training.threads=" + std::to_string(*options->threads));
-    }
-    if (options->epochs) {
-      overrides.push_back("training.epochs=" + std::to_string(*options->epochs));
-    }
     TrainJob job;
-    job.config = load_train_config(std::filesystem::path(options->config), overrides);
+    // The typed flags are assigned after the file and --set (they win) and recorded in
+    // model.yaml as the keys they stand for.
+    TrainFlags flags;
+    flags.seed = options->seed;
+    flags.threads = options->threads;
+    flags.epochs = options->epochs;
+    job.config =
+        load_train_config(std::filesystem::path(options->config), options->overrides, flags);
     job.data.assign(options->data.begin(), options->data.end());
     job.val_data.assign(options->val_data.begin(), options->val_data.end());
     job.output = options->output;

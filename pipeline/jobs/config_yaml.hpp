@@ -1,23 +1,25 @@
-// The sections the job configs (extract, segment) share, over the generic YAML helpers of the
-// config module (key-named errors, typed reads, unknown-key checks, `--set` overrides).
+// The sections the job configs (extract, segment) share, read with the config module's reader
+// (config_reader.hpp: key paths in errors, the null rule, unknown keys refused).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
+#include "config_reader.hpp"
 #include "slidestream/jobs.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
-#include "yaml_helpers.hpp"
 
 namespace slidestream::config {
 
 /// The `tissue:` and `scheduler:` sections, shared by every job config.
-void read_tissue(const YAML::Node& node, TissueOptions& tissue);
-void read_scheduler(const YAML::Node& node, SchedulerOptions& scheduler);
+void read_tissue(const Node& section, TissueOptions& tissue);
+void read_scheduler(const Node& section, SchedulerOptions& scheduler);
 /// kInvalidConfig naming `scheduler.threads` / `scheduler.max_inflight` when out of range.
 void validate_scheduler(const SchedulerOptions& scheduler);
+/// `tiling.region`: [x, y, width, height] in level-0 pixels.
+std::optional<Rect> region_of(const Node& node);
 /// The `stain:` section (extract and segment); present = enabled.
-void read_stain(const YAML::Node& node, StainConfig& stain);
+void read_stain(const Node& section, StainConfig& stain);
 YAML::Node tissue_node(const TissueOptions& tissue);
 YAML::Node stain_node(const StainConfig& stain);
 YAML::Node branch_node(const BranchGeometry& branch);

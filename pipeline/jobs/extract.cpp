@@ -160,7 +160,7 @@ std::size_t extract_slide(const ExtractJob& job, const SlideInput& slide, detail
   for (const BranchGeometry& branch : config.geometry.branches) {
     record.branch_levels.push_back(reader->level_for_spacing(branch.spacing_um));
   }
-  record.config_yaml = config.yaml;
+  record.config_yaml = config.resolved_yaml();
   record.with_labels = labels.active();
 
   SchedulerOptions scheduler = config.scheduler;
@@ -196,7 +196,7 @@ void write_report(const ExtractJob& job, const BatchReport& report, const fs::pa
   json["schema"] = "slidestream.extract-report/1";
   json["slidestream_version"] = kVersion;
   json["output"] = job.output.string();
-  json["config_yaml"] = job.config.yaml;
+  json["config_yaml"] = job.config.resolved_yaml();
   json["slides"] = nlohmann::ordered_json::array();
   for (const SlideOutcome& slide : report.slides) {
     json["slides"].push_back(

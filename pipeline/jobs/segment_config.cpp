@@ -1,4 +1,5 @@
-// The segment config: YAML sections -> SegmentConfig, with `--set` overrides and key-named errors.
+// The segment config: YAML sections -> SegmentConfig, read with the config module's reader (key
+// paths in errors, the null rule, `--set` overrides).
 #include <yaml-cpp/yaml.h>
 
 #include "config_yaml.hpp"
@@ -12,84 +13,89 @@ namespace slidestream {
 namespace {
 
 using config::config_error;
-using config::require_known_keys;
-using config::value_of;
+using config::Node;
 
-// Unlike config::read_if, a key set to null is an error here, not the default.
-template <typename T>
-void read_value(const YAML::Node& section, const char* name, const std::string& prefix, T& target) {
-  if (section && section[name]) {
-    target = value_of<T>(section[name], prefix + "." + name);
-  }
-}
-
-// The parsers and checks the command line shares (--precision, --device) throw kInvalidArgument
-// naming the option; a value from the config (or --set) is a config error naming the key.
-template <typename Parse>
-auto as_config_error(const std::string& key, Parse parse) {
+// The parsers and checks the command line shares (--device) throw kInvalidArgument naming the
+// option; a value from the config (or --set) is a config error naming the key.
+template <typename Check>
+void as_config_error(const std::string& key, Check check) {
   try {
-    return parse();
+    check();
   } catch (const Error& error) {
     config_error(key, error.what());
   }
 }
 
-void read_tiling(const YAML::Node& node, SegmentConfig& config) {
-  require_known_keys(node, "tiling", {"min_tissue_fraction", "region"});
-  read_value(node, "min_tissue_fraction", "tiling", config.min_tissue_fraction);
-  if (node && node["region"] && !node["region"].IsNull()) {
-    const auto values = value_of<std::vector<std::int64_t>>(node["region"], "tiling.region");
-    if (values.size() != 4) {
-      config_error("tiling.region", "must be [x, y, width, height] in level-0 pixels");
-    }
-    config.region_l0 = Rect{values[0], values[1], values[2], values[3]};
+void read_tiling(const Node& section, SegmentConfig& config) {
+  section.require_keys({"min_tissue_fraction", "region"});
+  section.read("min_tissue_fraction", config.min_tissue_fraction);
+  if (const auto region = config::region_of(section["region"])) {
+    config.region_l0 = region;
   }
 }
 
-void read_stitching(const YAML::Node& node, SegmentConfig& config) {
-  require_known_keys(node, "stitching", {"overlap", "blend"});
-  read_value(node, "overlap", "stitching", config.overlap);
-  if (node && node["blend"]) {
-    config.blend = parse_blend_mode(value_of<std::string>(node["blend"], "stitching.blend"));
+void read_stitching(const Node& section, SegmentConfig& config) {
+  section.require_keys({"overlap", "blend"});
+  section.read("overlap", config.overlap);
+  if (section["blend"].present()) {
+    // parse_blend_mode's message names stitching.blend itself.
+    config.blend = parse_blend_mode(section["blend"].as<std::string>());
   }
 }
 
-void read_inference(const YAML::Node& node, SegmentConfig& config) {
-  require_known_keys(node, "inference",
-                     {"device", "precision", "batch_size", "intra_op_threads", "mc_samples"});
+// inference.mc_samples ran extra forward passes with dropout on, and their variance reached no
+// output, so it was removed (issue 12). 0, the off that configs/segment.yaml spelled out and
+// that every recorded config carries (resolved_node), still reads, so those load again.
+void reject_mc_samples(const Node& node) {
+  if (!node.present()) {
+    return;
+  }
+  int samples = -1;
+  try {
+    samples = node.yaml().as<int>();
+  } catch (const YAML::Exception&) {
+    // Not a number: removed all the same.
+  }
+  if (samples != 0) {
+    node.fail(
+        "inference.mc_samples was removed: delete the key (its Monte Carlo dropout passes "
+        "cost forward passes, and their variance reached no output; outputs.uncertainty "
+        "writes the softmax entropy)");
+  }
+}
+
+void read_inference(const Node& section, SegmentConfig& config) {
+  section.require_keys({"device", "precision", "batch_size", "intra_op_threads", "mc_samples"});
   InferenceOptions& inference = config.inference;
-  read_value(node, "device", "inference", inference.device);
-  read_value(node, "batch_size", "inference", config.batch_size);
-  read_value(node, "intra_op_threads", "inference", inference.intra_op_threads);
-  read_value(node, "mc_samples", "inference", inference.mc_samples);
-  if (node && node["precision"]) {
-    const auto name = value_of<std::string>(node["precision"], "inference.precision");
-    inference.precision =
-        as_config_error("inference.precision", [&] { return parse_precision(name); });
+  section.read("device", inference.device);
+  section.read("batch_size", config.batch_size);
+  section.read("intra_op_threads", inference.intra_op_threads);
+  reject_mc_samples(section["mc_samples"]);
+  if (section["precision"].present()) {
+    inference.precision = section["precision"].parsed(parse_precision);
   }
 }
 
-void read_outputs(const YAML::Node& node, SegmentOutputs& outputs) {
-  require_known_keys(node, "outputs",
-                     {"heatmaps", "heatmap_downsample", "uncertainty", "overlay",
-                      "overlay_spacing_um", "overlay_max_px", "overlay_alpha", "geojson", "asap",
-                      "vector_spacing_um", "max_vector_megapixels", "min_region_area_um2",
-                      "simplify_px", "tiff_tile_size", "checkpoint_tiles"});
-  read_value(node, "heatmaps", "outputs", outputs.heatmaps);
-  read_value(node, "heatmap_downsample", "outputs", outputs.heatmap_downsample);
-  read_value(node, "uncertainty", "outputs", outputs.uncertainty);
-  read_value(node, "overlay", "outputs", outputs.overlay);
-  read_value(node, "overlay_spacing_um", "outputs", outputs.overlay_spacing_um);
-  read_value(node, "overlay_max_px", "outputs", outputs.overlay_max_px);
-  read_value(node, "overlay_alpha", "outputs", outputs.overlay_alpha);
-  read_value(node, "geojson", "outputs", outputs.geojson);
-  read_value(node, "asap", "outputs", outputs.asap);
-  read_value(node, "vector_spacing_um", "outputs", outputs.vector_spacing_um);
-  read_value(node, "max_vector_megapixels", "outputs", outputs.max_vector_megapixels);
-  read_value(node, "min_region_area_um2", "outputs", outputs.min_region_area_um2);
-  read_value(node, "simplify_px", "outputs", outputs.simplify_px);
-  read_value(node, "tiff_tile_size", "outputs", outputs.tiff_tile_size);
-  read_value(node, "checkpoint_tiles", "outputs", outputs.checkpoint_tiles);
+void read_outputs(const Node& section, SegmentOutputs& outputs) {
+  section.require_keys({"heatmaps", "heatmap_downsample", "uncertainty", "overlay",
+                        "overlay_spacing_um", "overlay_max_px", "overlay_alpha", "geojson", "asap",
+                        "vector_spacing_um", "max_vector_megapixels", "min_region_area_um2",
+                        "simplify_px", "tiff_tile_size", "checkpoint_tiles"});
+  section.read("heatmaps", outputs.heatmaps);
+  section.read("heatmap_downsample", outputs.heatmap_downsample);
+  section.read("uncertainty", outputs.uncertainty);
+  section.read("overlay", outputs.overlay);
+  section.read("overlay_spacing_um", outputs.overlay_spacing_um);
+  section.read("overlay_max_px", outputs.overlay_max_px);
+  section.read("overlay_alpha", outputs.overlay_alpha);
+  section.read("geojson", outputs.geojson);
+  section.read("asap", outputs.asap);
+  section.read("vector_spacing_um", outputs.vector_spacing_um);
+  section.read("max_vector_megapixels", outputs.max_vector_megapixels);
+  section.read("min_region_area_um2", outputs.min_region_area_um2);
+  section.read("simplify_px", outputs.simplify_px);
+  section.read("tiff_tile_size", outputs.tiff_tile_size);
+  section.read("checkpoint_tiles", outputs.checkpoint_tiles);
 }
 
 // Every setting that shapes the outputs, defaults included. The scheduler and the device are
@@ -110,7 +116,9 @@ YAML::Node resolved_node(const SegmentConfig& config) {
     root["stain"] = config::stain_node(config.stain);
   }
   root["inference"]["precision"] = precision_name(config.inference.precision);
-  root["inference"]["mc_samples"] = config.inference.mc_samples;
+  // A constant since mc_samples was removed: recorded configs and run fingerprints stay
+  // byte-identical with the runs before (reject_mc_samples reads it back).
+  root["inference"]["mc_samples"] = 0;
   const SegmentOutputs& outputs = config.outputs;
   YAML::Node out = root["outputs"];
   out["heatmaps"] = outputs.heatmaps;
@@ -141,9 +149,6 @@ void SegmentConfig::validate() const {
   if (inference.intra_op_threads < 0 || inference.intra_op_threads > max_threads()) {
     config_error("inference.intra_op_threads",
                  "must be 0 (torch's default) to " + std::to_string(max_threads()));
-  }
-  if (inference.mc_samples < 0 || inference.mc_samples > 1000) {
-    config_error("inference.mc_samples", "must be 0 (off) to 1000");
   }
   as_config_error("inference", [this] { inference.validate(); });
   if (stain.enabled) {
@@ -197,19 +202,20 @@ void SegmentConfig::validate() const {
 
 SegmentConfig load_segment_config(const std::optional<fs::path>& path,
                                   const std::vector<std::string>& overrides) {
-  YAML::Node root = config::load_root(path, overrides, "outputs.heatmaps=true");
-  require_known_keys(
-      root, "config",
-      {"tissue", "tiling", "stitching", "stain", "inference", "outputs", "scheduler"});
+  const config::Document document(path, overrides, "outputs.heatmaps=true");
   SegmentConfig config;
-  config::read_tissue(root["tissue"], config.tissue);
-  read_tiling(root["tiling"], config);
-  read_stitching(root["stitching"], config);
-  config::read_stain(root["stain"], config.stain);
-  read_inference(root["inference"], config);
-  read_outputs(root["outputs"], config.outputs);
-  config::read_scheduler(root["scheduler"], config.scheduler);
-  config.validate();
+  document.read([&](const Node& root) {
+    root.require_keys(
+        {"tissue", "tiling", "stitching", "stain", "inference", "outputs", "scheduler"});
+    config::read_tissue(root["tissue"], config.tissue);
+    read_tiling(root["tiling"], config);
+    read_stitching(root["stitching"], config);
+    config::read_stain(root["stain"], config.stain);
+    read_inference(root["inference"], config);
+    read_outputs(root["outputs"], config.outputs);
+    config::read_scheduler(root["scheduler"], config.scheduler);
+    config.validate();
+  });
   return config;
 }
 

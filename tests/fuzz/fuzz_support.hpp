@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "slidestream/core.hpp"
+#include "slidestream/jobs.hpp"
 #include "slidestream/segment.hpp"
+#include "slidestream/training.hpp"
 
 // libFuzzer's entry point; the GCC build drives it from replay_main.cpp instead.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -60,8 +62,10 @@ ConfigInput config_input(const std::uint8_t* data, std::size_t size);
 inline std::string recorded_yaml(const SegmentConfig& config) {
   return config.resolved_yaml();
 }
-template <typename Config>
-std::string recorded_yaml(const Config& config) {
+inline std::string recorded_yaml(const ExtractConfig& config) {
+  return config.resolved_yaml();
+}
+inline std::string recorded_yaml(const TrainConfig& config) {
   return config.yaml;
 }
 

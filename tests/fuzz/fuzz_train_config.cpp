@@ -4,6 +4,10 @@
 #include "slidestream/training.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  slidestream::fuzz::check_config_loader(data, size, &slidestream::load_train_config);
+  slidestream::fuzz::check_config_loader(data, size,
+                                         [](const std::optional<std::filesystem::path>& path,
+                                            const std::vector<std::string>& overrides) {
+                                           return slidestream::load_train_config(path, overrides);
+                                         });
   return 0;
 }
