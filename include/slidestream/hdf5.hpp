@@ -86,6 +86,8 @@ class Dataset : public Object {
   Dataset() = default;
   /// The current shape.
   Dims dims() const;
+  /// The stored element type; nullopt for one this layer does not write.
+  std::optional<Type> type() const;
   /// Writes / reads the block of `count` elements at `start` (both of the dataset's rank) from /
   /// into contiguous memory of `memory` elements in C order.
   void write(Type memory, const Dims& start, const Dims& count, const void* data);

@@ -375,6 +375,30 @@ Dims Dataset::dims() const {
   return {dims.begin(), dims.end()};
 }
 
+std::optional<Type> Dataset::type() const {
+  const Handle type(check(H5Dget_type(id()), file_name(), "read a dataset's type"), H5Tclose);
+  const std::size_t size = H5Tget_size(type.get());
+  switch (H5Tget_class(type.get())) {
+    case H5T_INTEGER: {
+      const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
+      if (size == 1 && !is_signed) {
+        return Type::kUInt8;
+      }
+      if (size == 8) {
+        return is_signed ? Type::kInt64 : Type::kUInt64;
+      }
+      return std::nullopt;
+    }
+    case H5T_FLOAT:
+      if (size == 4 || size == 8) {
+        return size == 4 ? Type::kFloat32 : Type::kFloat64;
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
 void Dataset::write(Type memory, const Dims& start, const Dims& count, const void* data) {
   const std::string what = "write a block";
   const auto [file_space, memory_space] = block_spaces(id(), start, count, file_name(), what);
