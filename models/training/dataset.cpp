@@ -82,7 +82,8 @@ DatasetSlide read_slide(const h5::Group& group, const std::string& id) {
       break;
     }
     const h5::Group branch = group.open_group(name);
-    const std::string where = slide_group + " " + name;
+    std::string where = slide_group;
+    where += " " + name;
     const auto size = required(branch.int_pair_attribute("size_px"), where, "size_px");
     const double spacing = required(branch.double_attribute("spacing_um"), where, "spacing_um");
     slide.geometry.branches.push_back(BranchGeometry{spacing, Size{size[0], size[1]}});

@@ -61,7 +61,8 @@ bool reusable(const fs::path& path, const std::string& key) {
   }
 }
 
-// Rows of embeddings (N x width) and coords (N x 2), appended a batch at a time.
+// Features (N x width) and coords (N x 2) grow a batch at a time, in chunks of 256 rows: CLAM
+// reads a slide's rows whole, so large chunks cost nothing and keep the index small.
 constexpr std::uint64_t kChunkRows = 256;
 
 struct SlideFeatures {

@@ -6,6 +6,7 @@
 #include <hdf5.h>
 
 #include <type_traits>
+#include <utility>
 
 #include "slidestream/core.hpp"
 
@@ -161,9 +162,9 @@ Handle dataset_creation(const std::vector<hsize_t>& chunk, int gzip_level, const
   return creation;
 }
 
-// The file and memory dataspaces of the block `count` at `start` of `dataset`.
-std::pair<Handle, Handle> block_spaces(hid_t dataset, const Dims& start, const Dims& count,
-                                       const std::string& file, const std::string& what) {
+// The file dataspace of `dataset` with the block `count` at `start` selected.
+Handle block_space(hid_t dataset, const Dims& start, const Dims& count, const std::string& file,
+                   const std::string& what) {
   const std::vector<hsize_t> offset = hdims(start);
   const std::vector<hsize_t> size = hdims(count);
   if (offset.size() != size.size()) {
@@ -178,7 +179,13 @@ std::pair<Handle, Handle> block_spaces(hid_t dataset, const Dims& start, const D
   check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset.data(), nullptr, size.data(),
                             nullptr),
         file, what);
-  return {std::move(file_space), dataspace(size, size, file)};
+  return file_space;
+}
+
+// Contiguous memory holding the block `count`.
+Handle memory_space(const Dims& count, const std::string& file) {
+  const std::vector<hsize_t> size = hdims(count);
+  return dataspace(size, size, file);
 }
 
 void write_raw(hid_t object, const std::string& name, hid_t type_in_file, hid_t type_in_memory,
@@ -401,16 +408,18 @@ std::optional<Type> Dataset::type() const {
 
 void Dataset::write(Type memory, const Dims& start, const Dims& count, const void* data) {
   const std::string what = "write a block";
-  const auto [file_space, memory_space] = block_spaces(id(), start, count, file_name(), what);
+  const Handle file_space = block_space(id(), start, count, file_name(), what);
+  const Handle memory_block = memory_space(count, file_name());
   check(
-      H5Dwrite(id(), memory_type(memory), memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+      H5Dwrite(id(), memory_type(memory), memory_block.get(), file_space.get(), H5P_DEFAULT, data),
       file_name(), what);
 }
 
 void Dataset::read(Type memory, const Dims& start, const Dims& count, void* data) const {
   const std::string what = "read a block";
-  const auto [file_space, memory_space] = block_spaces(id(), start, count, file_name(), what);
-  check(H5Dread(id(), memory_type(memory), memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+  const Handle file_space = block_space(id(), start, count, file_name(), what);
+  const Handle memory_block = memory_space(count, file_name());
+  check(H5Dread(id(), memory_type(memory), memory_block.get(), file_space.get(), H5P_DEFAULT, data),
         file_name(), what);
 }
 
