@@ -43,8 +43,8 @@ echo "lint: module layering"
 for module in "${!allowed[@]}"; do
   for file in $(ls pipeline/"$module"/*.[ch]pp "$module"/*.[ch]pp models/"$module"/*.[ch]pp include/slidestream/"$module".hpp 2>/dev/null); do
     for used in $(grep -ho '#include "slidestream/[a-z_0-9]*\.hpp"' "$file" | sed 's/.*slidestream\/\(.*\)\.hpp"/\1/'); do
-      # hdf5.hpp is the store module's second public header (its HDF5 layer).
-      [[ $used == hdf5 ]] && used=store
+      # h5.hpp is the store module's second public header (its HDF5 layer).
+      [[ $used == h5 ]] && used=store
       if [[ " ${allowed[$module]} " != *" $used "* ]]; then
         echo "$file: module '$module' must not include slidestream/$used.hpp" >&2
         status=1

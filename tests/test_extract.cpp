@@ -7,7 +7,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
 #include "test_support.hpp"
 

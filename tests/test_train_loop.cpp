@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
 #include "slidestream/models.hpp"
 #include "slidestream/training.hpp"

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/training.hpp"
 
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include "batch.hpp"
 #include "slide_driver.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
 
 namespace fs = std::filesystem;

@@ -15,7 +15,7 @@
 #include "batch.hpp"
 #include "segment_internal.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;

@@ -5,7 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 #include "stitch_internal.hpp"
 

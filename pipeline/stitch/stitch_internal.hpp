@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 
 namespace slidestream::detail {

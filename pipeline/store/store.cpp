@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,4 +1,4 @@
-// The HDF5 layer (slidestream/hdf5.hpp): attributes, rows, blocks and links round-trip, equal
+// The HDF5 layer (slidestream/h5.hpp): attributes, rows, blocks and links round-trip, equal
 // calls give equal bytes, and failures are errors that name the file.
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "slidestream/core.hpp"
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -2,7 +2,8 @@
 // attributes over the HDF5 C API). Every module that reads or writes HDF5 (the patch datasets,
 // features, the prediction journal and cache, training) goes through it, so the rules that keep
 // outputs reproducible live in one place: no object timestamps, the same chunking and filters,
-// and one error style. No HDF5 header leaks out: callers neither include <hdf5.h> nor link HDF5.
+// and one error style. No HDF5 header leaks out: callers neither include HDF5's headers nor link
+// it.
 //
 // Every failure throws Error(kOutputError, "HDF5 file '<name>': cannot <what>: <HDF5's message>");
 // HDF5's own printing of its error stack is switched off. Not thread-safe (neither is the serial

@@ -1,7 +1,7 @@
-// The one HDF5 layer (slidestream/hdf5.hpp) over the HDF5 C API. The property lists are those
+// The one HDF5 layer (slidestream/h5.hpp) over the HDF5 C API. The property lists are those
 // every slidestream file has been written with: chunked datasets, shuffle before gzip, no object
 // timestamps, HDF5's default file access (the earliest file format, so version-1 object headers).
-#include "slidestream/hdf5.hpp"
+#include "slidestream/h5.hpp"
 
 #include <hdf5.h>
 
@@ -12,7 +12,7 @@
 
 namespace slidestream::h5 {
 
-static_assert(std::is_same_v<hid_t, std::int64_t>, "hdf5.hpp holds identifiers as int64");
+static_assert(std::is_same_v<hid_t, std::int64_t>, "h5.hpp holds identifiers as int64");
 static_assert(sizeof(hsize_t) == sizeof(std::uint64_t), "Dims converts to hsize_t");
 
 namespace {
