@@ -1,6 +1,5 @@
 // `slidestream extract` end to end: labels against the synthetic truth, determinism across
 // thread counts, CLAM conventions (h5py), PNG output, resume and batch failures.
-#include <H5Cpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -8,6 +7,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
 #include "test_support.hpp"
 
@@ -49,17 +49,31 @@ fs::path sibling(const fs::path& slide, const std::string& suffix) {
   return slide.parent_path() / (slide.stem().string() + suffix);
 }
 
-std::vector<std::uint8_t> read_bytes(const H5::DataSet& dataset) {
-  std::vector<std::uint8_t> values(
-      static_cast<size_t>(dataset.getSpace().getSimpleExtentNpoints()));
-  dataset.read(values.data(), H5::PredType::NATIVE_UINT8);
+// A whole dataset, as `type` (T's HDF5 type), in C order.
+template <typename T>
+std::vector<T> read_all(const h5::Dataset& dataset, h5::Type type) {
+  const h5::Dims dims = dataset.dims();
+  std::size_t count = 1;
+  for (const std::uint64_t dim : dims) {
+    count *= static_cast<std::size_t>(dim);
+  }
+  std::vector<T> values(count);
+  if (count > 0) {
+    dataset.read(type, h5::Dims(dims.size(), 0), dims, values.data());
+  }
   return values;
 }
 
-std::vector<double> read_doubles(const H5::DataSet& dataset) {
-  std::vector<double> values(static_cast<size_t>(dataset.getSpace().getSimpleExtentNpoints()));
-  dataset.read(values.data(), H5::PredType::NATIVE_DOUBLE);
-  return values;
+std::vector<std::uint8_t> read_bytes(const h5::Dataset& dataset) {
+  return read_all<std::uint8_t>(dataset, h5::Type::kUInt8);
+}
+
+std::vector<double> read_doubles(const h5::Dataset& dataset) {
+  return read_all<double>(dataset, h5::Type::kFloat64);
+}
+
+h5::File open_read_only(const fs::path& path) {
+  return h5::File::open(path, h5::File::Access::kReadOnly);
 }
 
 // Extracted labels agree with the synthetic truth raster sampled at each patch's pixel centres.
@@ -67,14 +81,14 @@ void expect_labels_match_truth(const fs::path& dataset_path, const fs::path& tru
                                const std::string& slide_id) {
   const cv::Mat truth = cv::imread(truth_path.string(), cv::IMREAD_UNCHANGED);
   ASSERT_FALSE(truth.empty()) << truth_path;
-  H5::H5File file(dataset_path.string(), H5F_ACC_RDONLY);
-  const H5::Group slide = file.openGroup(slide_id);
-  const std::vector<double> centers = read_doubles(slide.openDataSet("center_l0"));
+  const h5::File file = open_read_only(dataset_path);
+  const h5::Group slide = file.open_group(slide_id);
+  const std::vector<double> centers = read_doubles(slide.open_dataset("center_l0"));
   const size_t count = centers.size() / 2;
   ASSERT_GT(count, 20u);
   for (const auto& [branch, spacing] : {std::pair{0, 0.5}, std::pair{1, 2.0}}) {
     const std::vector<std::uint8_t> labels =
-        read_bytes(slide.openDataSet("branch_" + std::to_string(branch) + "/labels"));
+        read_bytes(slide.open_dataset("branch_" + std::to_string(branch) + "/labels"));
     ASSERT_EQ(labels.size(), count * 64 * 64);
     const double step = spacing / 0.5;  // level-0 px per output px
     size_t agree = 0;
@@ -190,9 +204,9 @@ TEST(Extract, ResumeAddsOnlyTheMissingSlides) {
       run_cli("extract " + shell_quote(slide) + " " + shell_quote(second) + config + " --resume");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("skipped"), std::string::npos) << resumed.output;
-  H5::H5File file(output.string(), H5F_ACC_RDONLY);
-  EXPECT_TRUE(file.nameExists("small-lossless"));
-  EXPECT_TRUE(file.nameExists("resume-second"));
+  const h5::File file = open_read_only(output);
+  EXPECT_TRUE(file.has_link("small-lossless"));
+  EXPECT_TRUE(file.has_link("resume-second"));
 }
 
 TEST(Extract, ABatchGoesOnPastBadSlidesAndReportsThem) {
@@ -210,8 +224,8 @@ TEST(Extract, ABatchGoesOnPastBadSlidesAndReportsThem) {
   EXPECT_EQ(report["failed"], 2);
   EXPECT_EQ(report["slides"][0]["status"], "ok");
   EXPECT_EQ(report["slides"][2]["error_code"], "unsupported_format");
-  H5::H5File file(output.string(), H5F_ACC_RDONLY);
-  EXPECT_TRUE(file.nameExists("small-lossless"));
+  const h5::File file = open_read_only(output);
+  EXPECT_TRUE(file.has_link("small-lossless"));
 }
 
 struct BadExtract {
@@ -267,8 +281,8 @@ TEST(Extract, TilesCanBeRestrictedToAnnotatedRegions) {
               " --set tiling.within_annotations=true --set tiling.min_tissue_fraction=0 -q");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const cv::Mat truth = cv::imread(sibling(slide, ".truth.tif").string(), cv::IMREAD_UNCHANGED);
-  H5::H5File file(output.string(), H5F_ACC_RDONLY);
-  const std::vector<double> centers = read_doubles(file.openDataSet("small-lossless/center_l0"));
+  const h5::File file = open_read_only(output);
+  const std::vector<double> centers = read_doubles(file.open_dataset("small-lossless/center_l0"));
   ASSERT_GT(centers.size(), 40u);
   EXPECT_LT(centers.size() / 2, 94u * 63u);  // fewer than the whole grid
   for (size_t n = 0; n < centers.size() / 2; ++n) {
@@ -331,18 +345,18 @@ labels:
   const auto from_png = run_cli(common + " -o " + shell_quote(dir / "png.h5") + " --label-raster " +
                                 shell_quote((monuseg / "labels" / "{stem}_inst.png").string()));
   ASSERT_EQ(from_png.exit_code, 0) << from_png.output;
-  H5::H5File xml_file((dir / "xml.h5").string(), H5F_ACC_RDONLY);
-  H5::H5File png_file((dir / "png.h5").string(), H5F_ACC_RDONLY);
-  ASSERT_EQ(xml_file.getNumObjs(), png_file.getNumObjs());
+  const h5::File xml_file = open_read_only(dir / "xml.h5");
+  const h5::File png_file = open_read_only(dir / "png.h5");
+  const std::vector<std::string> ids = xml_file.link_names();
+  ASSERT_EQ(ids, png_file.link_names());
   int compared = 0;
-  for (hsize_t i = 0; i < xml_file.getNumObjs(); ++i) {
-    const std::string id = xml_file.getObjnameByIdx(i);
-    if (!xml_file.nameExists(id + "/branch_0/labels")) {
+  for (const std::string& id : ids) {
+    if (!xml_file.has_link(id + "/branch_0/labels")) {
       continue;  // not a slide group
     }
     ++compared;
-    const auto a = read_bytes(xml_file.openDataSet(id + "/branch_0/labels"));
-    const auto b = read_bytes(png_file.openDataSet(id + "/branch_0/labels"));
+    const auto a = read_bytes(xml_file.open_dataset(id + "/branch_0/labels"));
+    const auto b = read_bytes(png_file.open_dataset(id + "/branch_0/labels"));
     ASSERT_EQ(a.size(), b.size()) << id;
     size_t both = 0;
     size_t sum = 0;

@@ -1,12 +1,12 @@
 // `run_train` end to end on tiny HookNets (2 filters, 220 px inputs, 6 px outputs) over patch
 // sets extracted from the small synthetic slide: overfitting, determinism, resume, the model
 // directory, and bad input.
-#include <H5Cpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
 #include "slidestream/models.hpp"
 #include "slidestream/training.hpp"
@@ -189,26 +189,23 @@ TEST(Features, WritesClamShapedFilesAndReusesThemForTheSameModel) {
   const fs::path file = folder / "small-lossless.h5";
   ASSERT_TRUE(fs::exists(file));
   {
-    H5::H5File h5(file.string(), H5F_ACC_RDONLY);
-    hsize_t dims[2] = {0, 0};
-    h5.openDataSet("features").getSpace().getSimpleExtentDims(dims);
-    EXPECT_EQ(dims[0], first.slides[0].patches);
-    EXPECT_EQ(dims[1], 16u);  // 2 filters * 2^3 at the bottleneck
-    const H5::DataSet coords = h5.openDataSet("coords");
-    coords.getSpace().getSimpleExtentDims(dims);
-    EXPECT_EQ(dims[1], 2u);
-    EXPECT_EQ(coords.getDataType().getSize(), 8u);
-    std::int64_t patch_size = 0;
-    coords.openAttribute("patch_size").read(H5::PredType::NATIVE_INT64, &patch_size);
-    double downsample[2] = {0, 0};
-    coords.openAttribute("downsample").read(H5::PredType::NATIVE_DOUBLE, downsample);
+    const h5::File h5 = h5::File::open(file, h5::File::Access::kReadOnly);
+    const h5::Dataset features = h5.open_dataset("features");
+    EXPECT_EQ(features.dims(), (h5::Dims{first.slides[0].patches, 16}));  // 2 filters * 2^3
+    EXPECT_EQ(features.type(), h5::Type::kFloat32);
+    const h5::Dataset coords = h5.open_dataset("coords");
+    EXPECT_EQ(coords.dims().at(1), 2u);
+    EXPECT_EQ(coords.type(), h5::Type::kInt64);
+    const std::int64_t patch_size = coords.int_attribute("patch_size").value_or(-1);
+    const auto downsample =
+        coords.double_pair_attribute("downsample").value_or(std::array{1.0, 1.0});
     // 64 px at 4 um/px on a 0.5 um/px slide: 512 level-0 px, in pixels of the level read.
     EXPECT_EQ(patch_size, std::llround(512 / downsample[0]));
     for (const char* name : {"patch_level", "downsample", "level_dim", "name"}) {
-      EXPECT_TRUE(coords.attrExists(name)) << name;
+      EXPECT_TRUE(coords.has_attribute(name)) << name;
     }
     for (const char* name : {"model_sha256", "config_sha256", "features_key"}) {
-      EXPECT_TRUE(h5.attrExists(name)) << name;
+      EXPECT_TRUE(h5.has_attribute(name)) << name;
     }
   }
   const auto written = fs::last_write_time(file);

@@ -1,9 +1,7 @@
 // Reading `slidestream extract` patch datasets (slidestream.patches/1) and splitting slides.
-#include <H5Cpp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <mutex>
 #include <random>
@@ -11,6 +9,7 @@
 
 #include "config_reader.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/training.hpp"
 
 namespace fs = std::filesystem;
@@ -25,19 +24,34 @@ Error corrupt(const fs::path& path, const std::string& what) {
                    " (write one with 'slidestream extract')");
 }
 
-std::string string_attribute(const H5::H5Object& object, const char* name) {
-  const H5::Attribute attribute = object.openAttribute(name);
-  std::string value;
-  attribute.read(attribute.getStrType(), value);
-  return value;
+// Something the format requires that the file lacks.
+struct Unreadable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <typename T>
+T required(std::optional<T> value, const std::string& object, const char* name) {
+  if (!value) {
+    throw Unreadable(object + " has no attribute '" + name + "'");
+  }
+  return *std::move(value);
 }
 
-template <typename T, std::size_t N>
-std::array<T, N> array_attribute(const H5::H5Object& object, const char* name,
-                                 const H5::PredType& type) {
-  std::array<T, N> value{};
-  object.openAttribute(name).read(type, value.data());
-  return value;
+// Runs `read`, turning what it lacks and the HDF5 layer's failures (kOutputError, naming the
+// file and HDF5's reason) into kCorruptData: a dataset that opened but cannot be read is a
+// damaged input, not an output problem.
+template <typename Read>
+void read_or_corrupt(const fs::path& path, const std::string& prefix, Read&& read) {
+  try {
+    read();
+  } catch (const Unreadable& error) {
+    throw corrupt(path, prefix + error.what());
+  } catch (const Error& error) {
+    if (error.code() != ErrorCode::kOutputError) {
+      throw;
+    }
+    throw corrupt(path, prefix + error.what());
+  }
 }
 
 // The extraction config's classes (labels.classes), so train can check them against its own.
@@ -54,50 +68,50 @@ std::vector<LabelClass> classes_of(const std::string& config_yaml) {
   return {};
 }
 
-DatasetSlide read_slide(const H5::Group& group, const std::string& id) {
+DatasetSlide read_slide(const h5::Group& group, const std::string& id) {
   DatasetSlide slide;
   slide.id = id;
-  const H5::DataSet coords = group.openDataSet("coords");
-  hsize_t dims[2] = {0, 0};
-  coords.getSpace().getSimpleExtentDims(dims);
-  slide.patches = static_cast<std::size_t>(dims[0]);
+  slide.patches = static_cast<std::size_t>(group.open_dataset("coords").dims().at(0));
   slide.with_labels = true;
+  const std::string slide_group = "slide group '" + id + "'";
   for (int b = 0;; ++b) {
     const std::string name = "branch_" + std::to_string(b);
-    if (!group.nameExists(name)) {
+    if (!group.has_link(name)) {
       break;
     }
-    const H5::Group branch = group.openGroup(name);
-    const auto size =
-        array_attribute<std::int64_t, 2>(branch, "size_px", H5::PredType::NATIVE_INT64);
-    double spacing = 0;
-    branch.openAttribute("spacing_um").read(H5::PredType::NATIVE_DOUBLE, &spacing);
+    const h5::Group branch = group.open_group(name);
+    std::string where = slide_group;
+    where += " " + name;
+    const auto size = required(branch.int_pair_attribute("size_px"), where, "size_px");
+    const double spacing = required(branch.double_attribute("spacing_um"), where, "spacing_um");
     slide.geometry.branches.push_back(BranchGeometry{spacing, Size{size[0], size[1]}});
-    slide.with_labels = slide.with_labels && branch.nameExists("labels");
+    slide.with_labels = slide.with_labels && branch.has_link("labels");
   }
   if (slide.geometry.branches.empty()) {
-    throw H5::Exception("read_slide", "slide group has no branch_0");
+    throw Unreadable(slide_group + " has no branch_0");
   }
-  double out_spacing = 0;
-  group.openAttribute("output_spacing_um").read(H5::PredType::NATIVE_DOUBLE, &out_spacing);
+  const double out_spacing =
+      required(group.double_attribute("output_spacing_um"), slide_group, "output_spacing_um");
   const auto out_size =
-      array_attribute<std::int64_t, 2>(group, "output_size_px", H5::PredType::NATIVE_INT64);
+      required(group.int_pair_attribute("output_size_px"), slide_group, "output_size_px");
   slide.geometry.output = BranchGeometry{out_spacing, Size{out_size[0], out_size[1]}};
-  slide.classes = classes_of(string_attribute(group, "config_yaml"));
+  slide.classes =
+      classes_of(required(group.string_attribute("config_yaml"), slide_group, "config_yaml"));
   return slide;
 }
 
 // Reads row `index` of an N x H x W [x C] uint8 dataset into a Mat of H x W x C.
-cv::Mat read_row(const H5::DataSet& dataset, std::size_t index, int channels) {
-  const H5::DataSpace space = dataset.getSpace();
-  std::array<hsize_t, 4> dims{};
-  const int rank = space.getSimpleExtentDims(dims.data());
+cv::Mat read_row(const h5::Dataset& dataset, std::size_t index, int channels) {
+  const h5::Dims dims = dataset.dims();
+  if (dims.size() != 3 && dims.size() != 4) {
+    throw Unreadable("a patch dataset of rank " + std::to_string(dims.size()));
+  }
   cv::Mat row(static_cast<int>(dims[1]), static_cast<int>(dims[2]), CV_8UC(channels));
-  std::array<hsize_t, 4> start{index, 0, 0, 0};
-  std::array<hsize_t, 4> count{1, dims[1], dims[2], rank == 4 ? dims[3] : 1};
-  space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
-  const H5::DataSpace memory(rank, count.data());
-  dataset.read(row.data, H5::PredType::NATIVE_UINT8, memory, space);
+  h5::Dims start(dims.size(), 0);
+  start[0] = index;
+  h5::Dims count = dims;
+  count[0] = 1;
+  dataset.read(h5::Type::kUInt8, start, count, row.data);
   return row;
 }
 
@@ -105,7 +119,7 @@ cv::Mat read_row(const H5::DataSet& dataset, std::size_t index, int channels) {
 
 struct PatchDatasetReader::Impl {
   fs::path path;
-  H5::H5File file;
+  h5::File file;
   std::vector<DatasetSlide> slides;
   mutable std::mutex mutex;
 };
@@ -113,32 +127,22 @@ struct PatchDatasetReader::Impl {
 PatchDatasetReader::PatchDatasetReader(const fs::path& path) : impl_(std::make_unique<Impl>()) {
   require_readable_file(path);
   impl_->path = path;
-  H5::Exception::dontPrint();
-  try {
-    try {
-      impl_->file.openFile(path.string(), H5F_ACC_RDONLY);
-    } catch (const H5::Exception&) {
-      throw corrupt(path, "it is not an HDF5 file, or its HDF5 structure is damaged");
+  auto file = h5::File::try_open(path, h5::File::Access::kReadOnly);
+  if (!file) {
+    throw corrupt(path, "it is not an HDF5 file, or its HDF5 structure is damaged");
+  }
+  impl_->file = std::move(*file);
+  read_or_corrupt(path, "", [&] {
+    if (impl_->file.string_attribute("format") != std::string("slidestream.patches/1")) {
+      throw Unreadable("no 'format' attribute slidestream.patches/1");
     }
-    if (!impl_->file.attrExists("format") ||
-        string_attribute(impl_->file, "format") != "slidestream.patches/1") {
-      throw corrupt(path, "no 'format' attribute slidestream.patches/1");
-    }
-    const H5::Group root = impl_->file.openGroup("/");
-    for (hsize_t i = 0; i < root.getNumObjs(); ++i) {
-      const std::string id = root.getObjnameByIdx(i);
-      const H5::Group group = root.openGroup(id);
-      std::int64_t complete = 0;
-      if (group.attrExists("complete")) {
-        group.openAttribute("complete").read(H5::PredType::NATIVE_INT64, &complete);
-      }
-      if (complete == 1) {
+    for (const std::string& id : impl_->file.link_names()) {
+      const h5::Group group = impl_->file.open_group(id);
+      if (group.int_attribute("complete").value_or(0) == 1) {
         impl_->slides.push_back(read_slide(group, id));
       }
     }
-  } catch (const H5::Exception& error) {
-    throw corrupt(path, error.getDetailMsg());
-  }
+  });
 }
 
 PatchDatasetReader::~PatchDatasetReader() = default;
@@ -163,29 +167,20 @@ PatchSet PatchDatasetReader::read(std::size_t slide, std::size_t index,
                                           : std::min(branches, info.geometry.branches.size());
   const std::lock_guard<std::mutex> lock(impl_->mutex);
   PatchSet set;
-  try {
-    const H5::Group group = impl_->file.openGroup(info.id);
+  read_or_corrupt(impl_->path, "slide '" + info.id + "': ", [&] {
+    const h5::Group group = impl_->file.open_group(info.id);
     std::uint64_t tile = 0;
-    {
-      const H5::DataSet tiles = group.openDataSet("tile_index");
-      H5::DataSpace space = tiles.getSpace();
-      const hsize_t start = index;
-      const hsize_t one = 1;
-      space.selectHyperslab(H5S_SELECT_SET, &one, &start);
-      tiles.read(&tile, H5::PredType::NATIVE_UINT64, H5::DataSpace(1, &one), space);
-    }
+    group.open_dataset("tile_index").read(h5::Type::kUInt64, {index}, {1}, &tile);
     set.spec.index = tile;
     for (std::size_t b = 0; b < count; ++b) {
-      const H5::Group branch = group.openGroup("branch_" + std::to_string(b));
-      set.branches.push_back(read_row(branch.openDataSet("pixels"), index, 3));
-      set.valid.push_back(read_row(branch.openDataSet("valid"), index, 1));
+      const h5::Group branch = group.open_group("branch_" + std::to_string(b));
+      set.branches.push_back(read_row(branch.open_dataset("pixels"), index, 3));
+      set.valid.push_back(read_row(branch.open_dataset("valid"), index, 1));
       if (info.with_labels) {
-        set.labels.push_back(read_row(branch.openDataSet("labels"), index, 1));
+        set.labels.push_back(read_row(branch.open_dataset("labels"), index, 1));
       }
     }
-  } catch (const H5::Exception& error) {
-    throw corrupt(impl_->path, "slide '" + info.id + "': " + error.getDetailMsg());
-  }
+  });
   return set;
 }
 

@@ -1,5 +1,4 @@
 // `slidestream features`: per slide, the model's embedding of every tissue tile (CLAM layout).
-#include <H5Cpp.h>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +10,7 @@
 #include "batch.hpp"
 #include "slide_driver.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
 
 namespace fs = std::filesystem;
@@ -47,69 +47,23 @@ std::string settings_text(const FeaturesJob& job, const ModelGeometry& geometry)
   return out.str();
 }
 
-void write_string_attribute(H5::H5Object& object, const char* name, const std::string& value) {
-  const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  type.setCset(H5T_CSET_UTF8);
-  object.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value);
-}
-
-template <typename T>
-void write_attribute(H5::H5Object& object, const char* name, const H5::PredType& type,
-                     const std::vector<T>& values) {
-  const hsize_t count = values.size();
-  const H5::DataSpace space = count == 1 ? H5::DataSpace(H5S_SCALAR) : H5::DataSpace(1, &count);
-  object.createAttribute(name, type, space).write(type, values.data());
-}
-
 // Whether `path` is a complete features file with this key (so it can be reused).
 bool reusable(const fs::path& path, const std::string& key) {
   if (!fs::exists(path)) {
     return false;
   }
   try {
-    const H5::H5File file(path.string(), H5F_ACC_RDONLY);
-    std::string stored;
-    const H5::Attribute attribute = file.openAttribute("features_key");
-    attribute.read(attribute.getStrType(), stored);
-    return stored == key && file.nameExists("features") && file.nameExists("coords");
-  } catch (const H5::Exception&) {
-    return false;
+    const auto file = h5::File::try_open(path, h5::File::Access::kReadOnly);
+    return file && file->string_attribute("features_key") == key && file->has_link("features") &&
+           file->has_link("coords");
+  } catch (const Error&) {
+    return false;  // unreadable: written again
   }
 }
 
-// Appends rows to N x width datasets with unlimited N (chunks of 256 rows).
-class RowAppender {
- public:
-  RowAppender(H5::H5File& file, const char* name, const H5::PredType& type, hsize_t width)
-      : type_(type), width_(width) {
-    const std::array<hsize_t, 2> dims{0, width};
-    const std::array<hsize_t, 2> max_dims{H5S_UNLIMITED, width};
-    const std::array<hsize_t, 2> chunk{256, width};
-    H5::DSetCreatPropList properties;
-    properties.setChunk(2, chunk.data());
-    H5Pset_obj_track_times(properties.getId(), 0);  // no timestamps: equal runs, equal bytes
-    dataset_ =
-        file.createDataSet(name, type, H5::DataSpace(2, dims.data(), max_dims.data()), properties);
-  }
-  void append(const void* data, hsize_t rows) {
-    const std::array<hsize_t, 2> size{rows_ + rows, width_};
-    dataset_.extend(size.data());
-    H5::DataSpace space = dataset_.getSpace();
-    const std::array<hsize_t, 2> start{rows_, 0};
-    const std::array<hsize_t, 2> count{rows, width_};
-    space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
-    dataset_.write(data, type_, H5::DataSpace(2, count.data()), space);
-    rows_ += rows;
-  }
-  H5::DataSet& dataset() { return dataset_; }
-  hsize_t rows() const { return rows_; }
-
- private:
-  H5::PredType type_;
-  hsize_t width_;
-  hsize_t rows_ = 0;
-  H5::DataSet dataset_;
-};
+// Features (N x width) and coords (N x 2) grow a batch at a time, in chunks of 256 rows: CLAM
+// reads a slide's rows whole, so large chunks cost nothing and keep the index small.
+constexpr std::uint64_t kChunkRows = 256;
 
 struct SlideFeatures {
   std::size_t tiles = 0;
@@ -128,12 +82,13 @@ SlideFeatures write_slide(const FeaturesJob& job, SegmentationModel& model, cons
   const std::uint64_t expected = planner.count();
 
   AtomicOutput output(path);
-  H5::FileCreatPropList creation;
-  H5Pset_obj_track_times(creation.getId(), 0);  // the root group's timestamps
-  H5::H5File file(output.temp_path().string(), H5F_ACC_TRUNC, creation);
-  const auto width = static_cast<hsize_t>(model.embedding_size());
-  RowAppender features(file, "features", H5::PredType::NATIVE_FLOAT, width);
-  RowAppender coords(file, "coords", H5::PredType::NATIVE_INT64, 2);
+  h5::File::CreateOptions creation;
+  creation.name = path.string();
+  creation.root_times = false;
+  h5::File file = h5::File::create(output.temp_path(), creation);
+  const auto width = static_cast<std::uint64_t>(model.embedding_size());
+  h5::Rows features = file.create_rows("features", h5::Type::kFloat32, {width}, kChunkRows, 0);
+  h5::Rows coords = file.create_rows("coords", h5::Type::kInt64, {2}, kChunkRows, 0);
   int target_level = 0;
   TilePipeline stages;
   stages.source = detail::source_of(planner);
@@ -185,31 +140,33 @@ SlideFeatures write_slide(const FeaturesJob& job, SegmentationModel& model, cons
   const BranchGeometry& target = geometry.branches.front();
   const auto patch_size = static_cast<std::int64_t>(
       std::llround(target.fov_um_x() / info.spacing.x_um / level.downsample));
-  H5::DataSet& c = coords.dataset();
-  write_attribute<std::int64_t>(c, "patch_size", H5::PredType::NATIVE_INT64, {patch_size});
-  write_attribute<std::int64_t>(c, "patch_level", H5::PredType::NATIVE_INT64, {target_level});
-  write_attribute<double>(c, "downsample", H5::PredType::NATIVE_DOUBLE,
-                          {level.downsample, level.downsample});
-  write_attribute<std::int64_t>(c, "level_dim", H5::PredType::NATIVE_INT64,
-                                {level.size.width, level.size.height});
-  write_attribute<std::int64_t>(c, "downsampled_level_dim", H5::PredType::NATIVE_INT64,
-                                {level.size.width, level.size.height});
-  write_string_attribute(c, "name", input.id);
-  write_string_attribute(file, "format", kFormat);
-  write_string_attribute(file, "slidestream_version", kVersion);
-  write_string_attribute(file, "features_key", key);
-  write_string_attribute(file, "model_sha256", model.weights_sha256());
-  write_string_attribute(file, "model_architecture", model.architecture());
-  write_string_attribute(file, "config_sha256", sha256_hex(settings_text(job, geometry)));
-  write_string_attribute(file, "settings", settings_text(job, geometry));
-  write_string_attribute(file, "slide_path", input.path.string());
-  write_attribute<double>(file, "target_spacing_um", H5::PredType::NATIVE_DOUBLE,
-                          {target.spacing_um});
-  write_attribute<std::int64_t>(file, "target_size_px", H5::PredType::NATIVE_INT64,
-                                {target.size_px.width, target.size_px.height});
+  h5::Dataset& c = coords.dataset();
+  const std::array<std::int64_t, 2> level_dim{level.size.width, level.size.height};
+  c.set_attribute("patch_size", patch_size);
+  c.set_attribute("patch_level", std::int64_t{target_level});
+  c.set_attribute("downsample", std::array<double, 2>{level.downsample, level.downsample});
+  c.set_attribute("level_dim", level_dim);
+  c.set_attribute("downsampled_level_dim", level_dim);
+  c.set_attribute("name", input.id);
+  file.set_attribute("format", std::string(kFormat));
+  file.set_attribute("slidestream_version", std::string(kVersion));
+  file.set_attribute("features_key", key);
+  file.set_attribute("model_sha256", model.weights_sha256());
+  file.set_attribute("model_architecture", model.architecture());
+  file.set_attribute("config_sha256", sha256_hex(settings_text(job, geometry)));
+  file.set_attribute("settings", settings_text(job, geometry));
+  file.set_attribute("slide_path", input.path.string());
+  file.set_attribute("target_spacing_um", target.spacing_um);
+  file.set_attribute("target_size_px",
+                     std::array<std::int64_t, 2>{target.size_px.width, target.size_px.height});
+  // coords closes before features (the order their last chunks reach the file), both before the
+  // file, so a failed last write is an error before the file is renamed into place.
+  const auto rows = static_cast<std::size_t>(features.size());
+  coords.reset();
+  features.reset();
   file.close();
   output.commit();
-  return SlideFeatures{static_cast<std::size_t>(features.rows())};
+  return SlideFeatures{rows};
 }
 
 }  // namespace
@@ -260,11 +217,7 @@ BatchReport run_features(const FeaturesJob& job) {
         outcome.skipped = true;
         return;
       }
-      try {
-        outcome.patches = write_slide(job, *model, input, path, key).tiles;
-      } catch (const H5::Exception& error) {
-        throw Error(ErrorCode::kOutputError, "'" + path.string() + "': " + error.getDetailMsg());
-      }
+      outcome.patches = write_slide(job, *model, input, path, key).tiles;
     }));
   }
   return report;

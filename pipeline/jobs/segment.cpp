@@ -1,7 +1,6 @@
 // `slidestream segment`: the batch around segment_slide: shards, locks, failures that do not stop
 // the batch, and the batch report.
 #include <fcntl.h>
-#include <hdf5.h>
 #include <openslide.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -16,6 +15,7 @@
 #include "batch.hpp"
 #include "segment_internal.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -150,16 +150,11 @@ double detail::peak_rss_mib() {
 }
 
 json detail::library_versions() {
-  unsigned hdf5_major = 0;
-  unsigned hdf5_minor = 0;
-  unsigned hdf5_release = 0;
-  H5get_libversion(&hdf5_major, &hdf5_minor, &hdf5_release);
   return {{"slidestream", kVersion},
           {"openslide", openslide_get_version()},
           {"libvips", vips_version_string()},
           {"opencv", CV_VERSION},
-          {"hdf5", std::to_string(hdf5_major) + "." + std::to_string(hdf5_minor) + "." +
-                       std::to_string(hdf5_release)}};
+          {"hdf5", h5::library_version()}};
 }
 
 namespace {

@@ -1,8 +1,8 @@
 // predictions.h5: its record (attributes) and the reader that exports draw from.
 #include <nlohmann/json.hpp>
 
-#include "../store/hdf5_util.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 #include "stitch_internal.hpp"
 
@@ -14,10 +14,6 @@ namespace slidestream {
 namespace {
 
 constexpr const char* kFormat = "slidestream.predictions/1";
-
-using detail::h5::check;
-using detail::h5::Handle;
-using detail::h5::write_attribute;
 
 json size_json(Size size) {
   return json::array({size.width, size.height});
@@ -104,69 +100,56 @@ PredictionRecord record_from(const json& value) {
   return record;
 }
 
-Handle open_dataset(hid_t file, const char* name, const std::string& path) {
-  return {check(H5Dopen2(file, name, H5P_DEFAULT), path,
-                (std::string("open dataset '") + name + "'").c_str()),
-          H5Dclose};
-}
-
 }  // namespace
 
-void detail::write_prediction_record(std::int64_t file, const PredictionLayout& layout,
-                                     const PredictionRecord& record, const MergeStats& stats,
-                                     const std::string& path) {
-  write_attribute(file, "format", std::string(kFormat), path);
-  write_attribute(file, "version", std::string(kVersion), path);
-  write_attribute(file, "layout_json", layout_json(layout).dump(), path);
-  write_attribute(file, "record_json", record_json(record).dump(), path);
+void detail::write_prediction_record(h5::File& file, const PredictionLayout& layout,
+                                     const PredictionRecord& record, const MergeStats& stats) {
+  file.set_attribute("format", std::string(kFormat));
+  file.set_attribute("version", std::string(kVersion));
+  file.set_attribute("layout_json", layout_json(layout).dump());
+  file.set_attribute("record_json", record_json(record).dump());
   // The same facts as plain attributes, for h5py users.
-  write_attribute(file, "spacing_um", layout.spacing_um, path);
-  write_attribute(file, "slide_id", record.slide_id, path);
-  write_attribute(file, "slide_path", record.slide.path.string(), path);
-  write_attribute(file, "spacing_source", record.slide.spacing_source, path);
-  write_attribute(file, "model_sha256", record.model_sha256, path);
-  write_attribute(file, "config_yaml", record.config_yaml, path);
-  write_attribute(file, "tiles_processed", static_cast<std::int64_t>(stats.tiles), path);
-  write_attribute(file, "tiles_planned", static_cast<std::int64_t>(record.planned_tiles), path);
-  const Handle counts =
-      detail::h5::create_chunked(file, "label_pixels", H5T_STD_U64LE, {256}, {256}, 0, path);
-  detail::h5::write_block(counts.get(), H5T_NATIVE_UINT64, {0}, {256}, stats.label_pixels.data(),
-                          path);
+  file.set_attribute("spacing_um", layout.spacing_um);
+  file.set_attribute("slide_id", record.slide_id);
+  file.set_attribute("slide_path", record.slide.path.string());
+  file.set_attribute("spacing_source", record.slide.spacing_source);
+  file.set_attribute("model_sha256", record.model_sha256);
+  file.set_attribute("config_yaml", record.config_yaml);
+  file.set_attribute("tiles_processed", static_cast<std::int64_t>(stats.tiles));
+  file.set_attribute("tiles_planned", static_cast<std::int64_t>(record.planned_tiles));
+  h5::Dataset counts = file.create_dataset("label_pixels", h5::Type::kUInt64, {256}, {256}, 0);
+  counts.write(h5::Type::kUInt64, {0}, {256}, stats.label_pixels.data());
 }
 
 detail::PartInfo detail::read_part_info(const fs::path& part) {
-  h5::silence_automatic_errors();
-  const std::string path = part.string();
-  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) {
-    throw Error(ErrorCode::kCorruptData,
-                "journal part '" + path + "' cannot be read; delete the folder to start over");
+  const auto file = h5::File::try_open(part, h5::File::Access::kReadOnly);
+  if (!file) {
+    throw Error(ErrorCode::kCorruptData, "journal part '" + part.string() +
+                                             "' cannot be read; delete the folder to start over");
   }
-  const Handle file(id, H5Fclose);
   PartInfo info;
-  info.fingerprint = h5::read_string_attribute(file.get(), "fingerprint", path).value_or("");
-  info.first =
-      static_cast<std::uint64_t>(h5::read_int_attribute(file.get(), "first", path).value_or(-1));
-  info.count =
-      static_cast<std::uint64_t>(h5::read_int_attribute(file.get(), "count", path).value_or(0));
+  info.fingerprint = file->string_attribute("fingerprint").value_or("");
+  info.first = static_cast<std::uint64_t>(file->int_attribute("first").value_or(-1));
+  info.count = static_cast<std::uint64_t>(file->int_attribute("count").value_or(0));
   return info;
 }
 
 struct PredictionCache::Impl {
   std::string path;
-  Handle file;
-  Handle labels;
-  Handle probabilities;
-  Handle entropy;
+  h5::File file;
+  h5::Dataset labels;
+  h5::Dataset probabilities;
+  h5::Dataset entropy;
   PredictionLayout layout;
   PredictionRecord record;
   MergeStats stats;
 
-  cv::Mat read(hid_t dataset, std::optional<int> plane, const Rect& region, Size bounds) const;
+  cv::Mat read(const h5::Dataset& dataset, std::optional<int> plane, const Rect& region,
+               Size bounds) const;
 };
 
-cv::Mat PredictionCache::Impl::read(hid_t dataset, std::optional<int> plane, const Rect& region,
-                                    Size bounds) const {
+cv::Mat PredictionCache::Impl::read(const h5::Dataset& dataset, std::optional<int> plane,
+                                    const Rect& region, Size bounds) const {
   cv::Mat out(static_cast<int>(region.height), static_cast<int>(region.width), CV_8UC1,
               cv::Scalar(0));
   const Rect inside = intersect(region, Rect{0, 0, bounds.width, bounds.height});
@@ -174,14 +157,14 @@ cv::Mat PredictionCache::Impl::read(hid_t dataset, std::optional<int> plane, con
     return out;
   }
   cv::Mat block(static_cast<int>(inside.height), static_cast<int>(inside.width), CV_8UC1);
-  std::vector<hsize_t> start{static_cast<hsize_t>(inside.y), static_cast<hsize_t>(inside.x)};
-  std::vector<hsize_t> count{static_cast<hsize_t>(inside.height),
-                             static_cast<hsize_t>(inside.width)};
+  h5::Dims start{static_cast<std::uint64_t>(inside.y), static_cast<std::uint64_t>(inside.x)};
+  h5::Dims count{static_cast<std::uint64_t>(inside.height),
+                 static_cast<std::uint64_t>(inside.width)};
   if (plane) {
-    start.insert(start.begin(), static_cast<hsize_t>(*plane));
+    start.insert(start.begin(), static_cast<std::uint64_t>(*plane));
     count.insert(count.begin(), 1);
   }
-  detail::h5::read_block(dataset, H5T_NATIVE_UINT8, start, count, block.data, path);
+  dataset.read(h5::Type::kUInt8, start, count, block.data);
   block.copyTo(out(cv::Rect(static_cast<int>(inside.x - region.x),
                             static_cast<int>(inside.y - region.y), block.cols, block.rows)));
   return out;
@@ -189,42 +172,38 @@ cv::Mat PredictionCache::Impl::read(hid_t dataset, std::optional<int> plane, con
 
 PredictionCache::PredictionCache(const fs::path& path) : impl_(std::make_unique<Impl>()) {
   require_readable_file(path);
-  detail::h5::silence_automatic_errors();
   Impl& impl = *impl_;
   impl.path = path.string();
-  const hid_t id = H5Fopen(impl.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) {
+  auto opened = h5::File::try_open(path, h5::File::Access::kReadOnly);
+  if (!opened) {
     throw Error(ErrorCode::kCorruptData, "'" + impl.path +
                                              "' is not a readable HDF5 file; rerun "
                                              "'slidestream segment' for this slide");
   }
-  impl.file = Handle(id, H5Fclose);
-  const auto format = detail::h5::read_string_attribute(id, "format", impl.path);
+  impl.file = std::move(*opened);
+  const h5::File& file = impl.file;
+  const auto format = file.string_attribute("format");
   if (format != std::string(kFormat)) {
     throw Error(ErrorCode::kCorruptData, "'" + impl.path + "' is not a slidestream predictions " +
                                              "file (format " + format.value_or("missing") + ")");
   }
   try {
-    impl.layout = layout_from(
-        json::parse(detail::h5::read_string_attribute(id, "layout_json", impl.path).value()));
-    impl.record = record_from(
-        json::parse(detail::h5::read_string_attribute(id, "record_json", impl.path).value()));
+    impl.layout = layout_from(json::parse(file.string_attribute("layout_json").value()));
+    impl.record = record_from(json::parse(file.string_attribute("record_json").value()));
   } catch (const std::exception& error) {
     throw Error(ErrorCode::kCorruptData,
                 "'" + impl.path + "' has a damaged layout record: " + error.what());
   }
-  impl.labels = open_dataset(id, "labels", impl.path);
+  impl.labels = file.open_dataset("labels");
   if (impl.layout.probabilities) {
-    impl.probabilities = open_dataset(id, "probabilities", impl.path);
+    impl.probabilities = file.open_dataset("probabilities");
   }
   if (impl.layout.entropy) {
-    impl.entropy = open_dataset(id, "entropy", impl.path);
+    impl.entropy = file.open_dataset("entropy");
   }
-  const Handle counts = open_dataset(id, "label_pixels", impl.path);
-  detail::h5::read_block(counts.get(), H5T_NATIVE_UINT64, {0}, {256},
-                         impl.stats.label_pixels.data(), impl.path);
-  impl.stats.tiles = static_cast<std::uint64_t>(
-      detail::h5::read_int_attribute(id, "tiles_processed", impl.path).value_or(0));
+  file.open_dataset("label_pixels")
+      .read(h5::Type::kUInt64, {0}, {256}, impl.stats.label_pixels.data());
+  impl.stats.tiles = static_cast<std::uint64_t>(file.int_attribute("tiles_processed").value_or(0));
 }
 
 PredictionCache::~PredictionCache() = default;
@@ -246,7 +225,7 @@ Size PredictionCache::heatmap_px() const {
 }
 
 cv::Mat PredictionCache::read_labels(const Rect& region) const {
-  return impl_->read(impl_->labels.get(), std::nullopt, region, impl_->layout.raster_px);
+  return impl_->read(impl_->labels, std::nullopt, region, impl_->layout.raster_px);
 }
 
 cv::Mat PredictionCache::read_probability(int index, const Rect& region) const {
@@ -258,7 +237,7 @@ cv::Mat PredictionCache::read_probability(int index, const Rect& region) const {
   if (index < 0 || index >= static_cast<int>(impl_->layout.classes.size())) {
     throw Error(ErrorCode::kInvalidArgument, "no class " + std::to_string(index));
   }
-  return impl_->read(impl_->probabilities.get(), index, region, heatmap_px());
+  return impl_->read(impl_->probabilities, index, region, heatmap_px());
 }
 
 cv::Mat PredictionCache::read_entropy(const Rect& region) const {
@@ -267,7 +246,7 @@ cv::Mat PredictionCache::read_entropy(const Rect& region) const {
         ErrorCode::kInvalidArgument,
         "'" + impl_->path + "' holds no uncertainty; segment with --set outputs.uncertainty=true");
   }
-  return impl_->read(impl_->entropy.get(), std::nullopt, region, impl_->layout.raster_px);
+  return impl_->read(impl_->entropy, std::nullopt, region, impl_->layout.raster_px);
 }
 
 }  // namespace slidestream

@@ -5,18 +5,14 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
-#include "../store/hdf5_util.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 #include "stitch_internal.hpp"
 
 namespace fs = std::filesystem;
 
 namespace slidestream {
-
-using detail::h5::check;
-using detail::h5::Handle;
-using detail::h5::RowDataset;
 
 std::string blend_mode_name(BlendMode mode) {
   switch (mode) {
@@ -161,11 +157,11 @@ struct PredictionJournal::Impl {
 
   // The part being written.
   std::unique_ptr<AtomicOutput> output;
-  Handle file;
-  std::unique_ptr<RowDataset> tiles;
-  std::unique_ptr<RowDataset> labels;
-  std::unique_ptr<RowDataset> probs;
-  std::unique_ptr<RowDataset> entropy;
+  h5::File file;
+  std::optional<h5::Rows> tiles;
+  std::optional<h5::Rows> labels;
+  std::optional<h5::Rows> probs;
+  std::optional<h5::Rows> entropy;
   std::uint64_t in_part = 0;
 
   void open_part();
@@ -204,38 +200,29 @@ void PredictionJournal::Impl::scan() {
 }
 
 void PredictionJournal::Impl::open_part() {
-  detail::h5::silence_automatic_errors();
   char name[32];
   std::snprintf(name, sizeof(name), "part-%06d.h5", next_part);
   output = std::make_unique<AtomicOutput>(folder / name);
-  const std::string path = output->temp_path().string();
-  const Handle access = detail::h5::property_list(H5P_FILE_ACCESS, path);
-  file = Handle(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), path,
-                      "create a journal part"),
-                H5Fclose);
-  const auto h = static_cast<hsize_t>(layout.tile_px.height);
-  const auto w = static_cast<hsize_t>(layout.tile_px.width);
-  const auto classes = static_cast<hsize_t>(layout.classes.size());
-  tiles = std::make_unique<RowDataset>(file.get(), "tiles", H5T_STD_I64LE, H5T_NATIVE_INT64,
-                                       std::vector<hsize_t>{3}, 0, path);
+  // A part lives until the merge (which then removes the journal), so it keeps HDF5's default
+  // root-group settings as it always has; gzip level 1 keeps appends cheap.
+  file = h5::File::create(output->temp_path(), {});
+  const auto h = static_cast<std::uint64_t>(layout.tile_px.height);
+  const auto w = static_cast<std::uint64_t>(layout.tile_px.width);
+  const auto classes = static_cast<std::uint64_t>(layout.classes.size());
+  const h5::Type u8 = h5::Type::kUInt8;
+  tiles = file.create_rows("tiles", h5::Type::kInt64, {3}, 1, 0);
   if (layout.blend == BlendMode::kNone) {
-    const auto k = static_cast<hsize_t>(layout.heatmap_downsample);
-    labels = std::make_unique<RowDataset>(file.get(), "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                                          std::vector<hsize_t>{h, w}, 1, path);
+    const auto k = static_cast<std::uint64_t>(layout.heatmap_downsample);
+    labels = file.create_rows("labels", u8, {h, w}, 1, 1);
     if (layout.probabilities) {
-      probs =
-          std::make_unique<RowDataset>(file.get(), "probabilities", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                                       std::vector<hsize_t>{classes * (h / k), w / k}, 1, path);
+      probs = file.create_rows("probabilities", u8, {classes * (h / k), w / k}, 1, 1);
     }
     if (layout.entropy) {
-      entropy = std::make_unique<RowDataset>(file.get(), "entropy", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                                             std::vector<hsize_t>{h, w}, 1, path);
+      entropy = file.create_rows("entropy", u8, {h, w}, 1, 1);
     }
   } else {
     // Blending needs the exact probabilities; labels and entropy come after blending.
-    probs = std::make_unique<RowDataset>(file.get(), "probabilities_f32", H5T_IEEE_F32LE,
-                                         H5T_NATIVE_FLOAT, std::vector<hsize_t>{h, w, classes}, 1,
-                                         path);
+    probs = file.create_rows("probabilities_f32", h5::Type::kFloat32, {h, w, classes}, 1, 1);
   }
   in_part = 0;
 }
@@ -244,15 +231,14 @@ void PredictionJournal::Impl::commit_part() {
   if (!file.valid()) {
     return;
   }
-  const std::string path = output->temp_path().string();
-  detail::h5::write_attribute(file.get(), "fingerprint", layout.fingerprint, path);
-  detail::h5::write_attribute(file.get(), "first", static_cast<std::int64_t>(committed), path);
-  detail::h5::write_attribute(file.get(), "count", static_cast<std::int64_t>(in_part), path);
+  file.set_attribute("fingerprint", layout.fingerprint);
+  file.set_attribute("first", static_cast<std::int64_t>(committed));
+  file.set_attribute("count", static_cast<std::int64_t>(in_part));
   tiles.reset();
   labels.reset();
   probs.reset();
   entropy.reset();
-  check(file.close(), path, "close a journal part");
+  file.close();
   output->commit();
   output.reset();
   committed += in_part;
@@ -298,21 +284,20 @@ void PredictionJournal::append(const TilePrediction& tile) {
   if (!impl.file.valid()) {
     impl.open_part();
   }
-  const std::string path = impl.output->temp_path().string();
   const std::int64_t ids[3] = {static_cast<std::int64_t>(tile.spec.index), tile.spec.column,
                                tile.spec.row};
-  impl.tiles->append_row(ids, path);
+  impl.tiles->append(ids);
   const cv::Mat dense = probs.isContinuous() ? probs : probs.clone();
   if (layout.blend == BlendMode::kNone) {
-    impl.labels->append_row(detail::labels_of(dense, layout.classes).data, path);
+    impl.labels->append(detail::labels_of(dense, layout.classes).data);
     if (impl.probs) {
-      impl.probs->append_row(detail::planar_u8_of(dense, layout.heatmap_downsample).data, path);
+      impl.probs->append(detail::planar_u8_of(dense, layout.heatmap_downsample).data);
     }
     if (impl.entropy) {
-      impl.entropy->append_row(detail::entropy_u8_of(dense).data, path);
+      impl.entropy->append(detail::entropy_u8_of(dense).data);
     }
   } else {
-    impl.probs->append_row(dense.data, path);
+    impl.probs->append(dense.data);
   }
   if (++impl.in_part >= static_cast<std::uint64_t>(impl.checkpoint_tiles)) {
     impl.commit_part();

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
-#include "../store/hdf5_util.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 #include "stitch_internal.hpp"
 
@@ -15,14 +15,8 @@ namespace slidestream {
 
 namespace {
 
-using detail::h5::check;
-using detail::h5::create_chunked;
-using detail::h5::Handle;
-using detail::h5::read_block;
-using detail::h5::write_block;
-
-hsize_t u(std::int64_t value) {
-  return static_cast<hsize_t>(value);
+std::uint64_t u(std::int64_t value) {
+  return static_cast<std::uint64_t>(value);
 }
 
 // The overlap of a tile with the raster, in raster and in tile coordinates.
@@ -43,29 +37,27 @@ cv::Rect cv_rect(const Rect& rect) {
 }
 
 // Writes a 2-D uint8 block (a crop of `tile`) into dataset [H, W] or plane `plane` of [C, H, W].
-void write_u8(hid_t dataset, const cv::Mat& tile, const Crop& crop, int plane, bool planar,
-              const std::string& file) {
+void write_u8(h5::Dataset& dataset, const cv::Mat& tile, const Crop& crop, int plane, bool planar) {
   if (crop.raster.empty()) {
     return;
   }
   const cv::Mat part = tile(cv_rect(crop.tile)).clone();
-  std::vector<hsize_t> start{u(crop.raster.y), u(crop.raster.x)};
-  std::vector<hsize_t> count{u(crop.raster.height), u(crop.raster.width)};
+  h5::Dims start{u(crop.raster.y), u(crop.raster.x)};
+  h5::Dims count{u(crop.raster.height), u(crop.raster.width)};
   if (planar) {
     start.insert(start.begin(), u(plane));
     count.insert(count.begin(), 1);
   }
-  write_block(dataset, H5T_NATIVE_UINT8, start, count, part.data, file);
+  dataset.write(h5::Type::kUInt8, start, count, part.data);
 }
 
 // The final file's datasets.
 struct Outputs {
-  std::string path;
-  Handle file;
-  Handle labels;
-  Handle probabilities;
-  Handle entropy;
-  Handle done;
+  h5::File file;
+  h5::Dataset labels;
+  h5::Dataset probabilities;
+  h5::Dataset entropy;
+  h5::Dataset done;
   const PredictionLayout* layout = nullptr;
   MergeStats stats;
 
@@ -78,7 +70,7 @@ struct Outputs {
   void store(const Rect& rect, const cv::Mat& tile_labels, const cv::Mat& planar,
              const cv::Mat& ent) {
     const Crop crop = crop_to(rect, layout->raster_px);
-    write_u8(labels.get(), tile_labels, crop, 0, false, path);
+    write_u8(labels, tile_labels, crop, 0, false);
     for (int y = 0; y < crop.tile.height; ++y) {
       const auto* row = tile_labels.ptr<std::uint8_t>(static_cast<int>(crop.tile.y + y));
       for (std::int64_t x = crop.tile.x; x < crop.tile.right(); ++x) {
@@ -92,91 +84,78 @@ struct Outputs {
       const int plane_rows = planar.rows / static_cast<int>(layout->classes.size());
       for (std::size_t c = 0; c < layout->classes.size(); ++c) {
         const int c_int = static_cast<int>(c);
-        write_u8(probabilities.get(), planar.rowRange(c_int * plane_rows, (c_int + 1) * plane_rows),
-                 heat, c_int, true, path);
+        write_u8(probabilities, planar.rowRange(c_int * plane_rows, (c_int + 1) * plane_rows), heat,
+                 c_int, true);
       }
     }
     if (entropy.valid() && !ent.empty()) {
-      write_u8(entropy.get(), ent, crop, 0, false, path);
+      write_u8(entropy, ent, crop, 0, false);
     }
   }
 
   void mark_done(std::int64_t column, std::int64_t row) {
     const std::uint8_t one = 1;
-    write_block(done.get(), H5T_NATIVE_UINT8, {u(row), u(column)}, {1, 1}, &one, path);
+    done.write(h5::Type::kUInt8, {u(row), u(column)}, {1, 1}, &one);
     ++stats.tiles;
   }
 };
 
-Outputs create_outputs(const std::string& path, const PredictionLayout& layout) {
+Outputs create_outputs(const fs::path& path, const PredictionLayout& layout) {
   Outputs out;
-  out.path = path;
   out.layout = &layout;
-  const Handle access = detail::h5::property_list(H5P_FILE_ACCESS, path);
-  out.file = Handle(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), path,
-                          "create predictions"),
-                    H5Fclose);
+  // predictions.h5 has always had HDF5's default root group (it stores no times either way).
+  out.file = h5::File::create(path, {});
   const Size raster = layout.raster_px;
-  const std::vector<hsize_t> dims{u(raster.height), u(raster.width)};
-  const std::vector<hsize_t> chunk{u(std::min(layout.stride_px.height, raster.height)),
-                                   u(std::min(layout.stride_px.width, raster.width))};
-  out.labels = create_chunked(out.file.get(), "labels", H5T_STD_U8LE, dims, chunk, 4, path);
+  const h5::Dims dims{u(raster.height), u(raster.width)};
+  const h5::Dims chunk{u(std::min(layout.stride_px.height, raster.height)),
+                       u(std::min(layout.stride_px.width, raster.width))};
+  const h5::Type u8 = h5::Type::kUInt8;
+  out.labels = out.file.create_dataset("labels", u8, dims, chunk, 4);
   if (layout.probabilities) {
     const Size heat = out.heatmap();
     const int k = layout.heatmap_downsample;
-    out.probabilities = create_chunked(
-        out.file.get(), "probabilities", H5T_STD_U8LE,
+    out.probabilities = out.file.create_dataset(
+        "probabilities", u8,
         {u(static_cast<std::int64_t>(layout.classes.size())), u(heat.height), u(heat.width)},
         {1, u(std::min(layout.stride_px.height / k, heat.height)),
          u(std::min(layout.stride_px.width / k, heat.width))},
-        4, path);
+        4);
   }
   if (layout.entropy) {
-    out.entropy = create_chunked(out.file.get(), "entropy", H5T_STD_U8LE, dims, chunk, 4, path);
+    out.entropy = out.file.create_dataset("entropy", u8, dims, chunk, 4);
   }
   const Size grid = layout.grid;
-  out.done = create_chunked(
-      out.file.get(), "tiles_done", H5T_STD_U8LE, {u(grid.height), u(grid.width)},
-      {u(std::min<std::int64_t>(grid.height, 256)), u(std::min<std::int64_t>(grid.width, 256))}, 4,
-      path);
+  out.done = out.file.create_dataset(
+      "tiles_done", u8, {u(grid.height), u(grid.width)},
+      {u(std::min<std::int64_t>(grid.height, 256)), u(std::min<std::int64_t>(grid.width, 256))}, 4);
   return out;
 }
 
 // A row `index` of a part's dataset as a Mat of `rows` x `cols` with `type`.
-cv::Mat read_row(hid_t dataset, std::uint64_t index, int rows, int cols, int type,
-                 const std::string& file) {
+cv::Mat read_row(const h5::Dataset& dataset, std::uint64_t index, int rows, int cols, int type) {
   cv::Mat row(rows, cols, type);
-  std::vector<hsize_t> dims = detail::h5::dataset_dims(dataset, file);
-  std::vector<hsize_t> start(dims.size(), 0);
+  h5::Dims dims = dataset.dims();
+  h5::Dims start(dims.size(), 0);
   start[0] = index;
   dims[0] = 1;
-  const hid_t memory = CV_MAT_DEPTH(type) == CV_32F   ? H5T_NATIVE_FLOAT
-                       : CV_MAT_DEPTH(type) == CV_64F ? H5T_NATIVE_DOUBLE
-                                                      : H5T_NATIVE_UINT8;
-  read_block(dataset, memory, start, dims, row.data, file);
+  const h5::Type memory = CV_MAT_DEPTH(type) == CV_32F   ? h5::Type::kFloat32
+                          : CV_MAT_DEPTH(type) == CV_64F ? h5::Type::kFloat64
+                                                         : h5::Type::kUInt8;
+  dataset.read(memory, start, dims, row.data);
   return row;
-}
-
-Handle open_dataset(hid_t file, const char* name, const std::string& path) {
-  return {check(H5Dopen2(file, name, H5P_DEFAULT), path,
-                (std::string("open dataset '") + name + "'").c_str()),
-          H5Dclose};
 }
 
 // Calls `visit(column, row, part_file, dataset_row)` for every tile of every part, in order.
 template <typename Visit>
 void for_each_tile(const fs::path& folder, Visit&& visit) {
   for (const fs::path& part : detail::committed_parts(folder)) {
-    const std::string path = part.string();
-    const Handle file(
-        check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "open a journal part"),
-        H5Fclose);
-    const Handle tiles = open_dataset(file.get(), "tiles", path);
-    const hsize_t count = detail::h5::dataset_dims(tiles.get(), path)[0];
-    for (hsize_t i = 0; i < count; ++i) {
+    const h5::File file = h5::File::open(part, h5::File::Access::kReadOnly);
+    const h5::Dataset tiles = file.open_dataset("tiles");
+    const std::uint64_t count = tiles.dims()[0];
+    for (std::uint64_t i = 0; i < count; ++i) {
       std::int64_t ids[3] = {0, 0, 0};
-      read_block(tiles.get(), H5T_NATIVE_INT64, {i, 0}, {1, 3}, ids, path);
-      visit(ids[1], ids[2], file.get(), i, path);
+      tiles.read(h5::Type::kInt64, {i, 0}, {1, 3}, ids);
+      visit(ids[1], ids[2], file, i);
     }
   }
 }
@@ -186,18 +165,16 @@ void merge_abutting(const fs::path& folder, const PredictionLayout& layout, Outp
   const int w = static_cast<int>(layout.tile_px.width);
   const int k = layout.heatmap_downsample;
   const int classes = static_cast<int>(layout.classes.size());
-  for_each_tile(folder, [&](std::int64_t column, std::int64_t row, hid_t part, hsize_t i,
-                            const std::string& path) {
-    const cv::Mat labels =
-        read_row(open_dataset(part, "labels", path).get(), i, h, w, CV_8UC1, path);
+  for_each_tile(folder, [&](std::int64_t column, std::int64_t row, const h5::File& part,
+                            std::uint64_t i) {
+    const cv::Mat labels = read_row(part.open_dataset("labels"), i, h, w, CV_8UC1);
     cv::Mat planar;
     if (layout.probabilities) {
-      planar = read_row(open_dataset(part, "probabilities", path).get(), i, classes * (h / k),
-                        w / k, CV_8UC1, path);
+      planar = read_row(part.open_dataset("probabilities"), i, classes * (h / k), w / k, CV_8UC1);
     }
     cv::Mat entropy;
     if (layout.entropy) {
-      entropy = read_row(open_dataset(part, "entropy", path).get(), i, h, w, CV_8UC1, path);
+      entropy = read_row(part.open_dataset("entropy"), i, h, w, CV_8UC1);
     }
     out.store(layout.tile_rect(column, row), labels, planar, entropy);
     out.mark_done(column, row);
@@ -229,47 +206,41 @@ void merge_blended(const fs::path& folder, const PredictionLayout& layout, Outpu
   const Size raster = layout.raster_px;
   // On-disk accumulators (sum of weight * p, and of weight) in a hidden scratch file.
   AtomicOutput scratch_output(folder / "blend-scratch.h5");
-  const std::string scratch_path = scratch_output.temp_path().string();
-  const Handle scratch(
-      check(H5Fcreate(scratch_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), scratch_path,
-            "create the blending scratch file"),
-      H5Fclose);
-  const std::vector<hsize_t> chunk{u(std::min(layout.stride_px.height, raster.height)),
-                                   u(std::min(layout.stride_px.width, raster.width))};
-  const Handle sum = create_chunked(scratch.get(), "sum", H5T_NATIVE_FLOAT,
-                                    {u(raster.height), u(raster.width), u(classes)},
-                                    {chunk[0], chunk[1], u(classes)}, 0, scratch_path);
-  const Handle weight_sum =
-      create_chunked(scratch.get(), "weight", H5T_NATIVE_FLOAT, {u(raster.height), u(raster.width)},
-                     chunk, 0, scratch_path);
+  h5::File scratch = h5::File::create(scratch_output.temp_path(), {});
+  const h5::Dims chunk{u(std::min(layout.stride_px.height, raster.height)),
+                       u(std::min(layout.stride_px.width, raster.width))};
+  const h5::Type f32 = h5::Type::kFloat32;
+  h5::Dataset sum =
+      scratch.create_dataset("sum", f32, {u(raster.height), u(raster.width), u(classes)},
+                             {chunk[0], chunk[1], u(classes)}, 0);
+  h5::Dataset weight_sum =
+      scratch.create_dataset("weight", f32, {u(raster.height), u(raster.width)}, chunk, 0);
   const cv::Mat weights = blend_weights(layout);
   const int h = static_cast<int>(layout.tile_px.height);
   const int w = static_cast<int>(layout.tile_px.width);
-  for_each_tile(folder, [&](std::int64_t column, std::int64_t row, hid_t part, hsize_t i,
-                            const std::string& path) {
-    const cv::Mat probs = read_row(open_dataset(part, "probabilities_f32", path).get(), i, h, w,
-                                   CV_32FC(classes), path);
-    const Crop crop = crop_to(layout.tile_rect(column, row), raster);
-    if (!crop.raster.empty()) {
-      const std::vector<hsize_t> start{u(crop.raster.y), u(crop.raster.x)};
-      const std::vector<hsize_t> count{u(crop.raster.height), u(crop.raster.width)};
-      cv::Mat acc(static_cast<int>(count[0]), static_cast<int>(count[1]), CV_32FC(classes));
-      cv::Mat acc_weight(acc.size(), CV_32FC1);
-      read_block(sum.get(), H5T_NATIVE_FLOAT, {start[0], start[1], 0},
-                 {count[0], count[1], u(classes)}, acc.data, scratch_path);
-      read_block(weight_sum.get(), H5T_NATIVE_FLOAT, start, count, acc_weight.data, scratch_path);
-      const cv::Mat tile_weights = weights(cv_rect(crop.tile));
-      std::vector<cv::Mat> weight_planes(static_cast<std::size_t>(classes), tile_weights);
-      cv::Mat weights_n;
-      cv::merge(weight_planes, weights_n);
-      acc += probs(cv_rect(crop.tile)).mul(weights_n);
-      acc_weight += tile_weights;
-      write_block(sum.get(), H5T_NATIVE_FLOAT, {start[0], start[1], 0},
-                  {count[0], count[1], u(classes)}, acc.data, scratch_path);
-      write_block(weight_sum.get(), H5T_NATIVE_FLOAT, start, count, acc_weight.data, scratch_path);
-    }
-    out.mark_done(column, row);
-  });
+  for_each_tile(
+      folder, [&](std::int64_t column, std::int64_t row, const h5::File& part, std::uint64_t i) {
+        const cv::Mat probs =
+            read_row(part.open_dataset("probabilities_f32"), i, h, w, CV_32FC(classes));
+        const Crop crop = crop_to(layout.tile_rect(column, row), raster);
+        if (!crop.raster.empty()) {
+          const h5::Dims start{u(crop.raster.y), u(crop.raster.x)};
+          const h5::Dims count{u(crop.raster.height), u(crop.raster.width)};
+          cv::Mat acc(static_cast<int>(count[0]), static_cast<int>(count[1]), CV_32FC(classes));
+          cv::Mat acc_weight(acc.size(), CV_32FC1);
+          sum.read(f32, {start[0], start[1], 0}, {count[0], count[1], u(classes)}, acc.data);
+          weight_sum.read(f32, start, count, acc_weight.data);
+          const cv::Mat tile_weights = weights(cv_rect(crop.tile));
+          std::vector<cv::Mat> weight_planes(static_cast<std::size_t>(classes), tile_weights);
+          cv::Mat weights_n;
+          cv::merge(weight_planes, weights_n);
+          acc += probs(cv_rect(crop.tile)).mul(weights_n);
+          acc_weight += tile_weights;
+          sum.write(f32, {start[0], start[1], 0}, {count[0], count[1], u(classes)}, acc.data);
+          weight_sum.write(f32, start, count, acc_weight.data);
+        }
+        out.mark_done(column, row);
+      });
   // Normalise block by block on the stride grid (blocks padded past the raster with zeros, so
   // their sizes stay divisible by the heatmap downsample).
   const Size block = layout.stride_px;
@@ -282,11 +253,10 @@ void merge_blended(const fs::path& folder, const PredictionLayout& layout, Outpu
       cv::Mat acc_weight(size, CV_32FC1, cv::Scalar(0));
       cv::Mat acc_part = acc(cv_rect(crop.tile)).clone();
       cv::Mat weight_part = acc_weight(cv_rect(crop.tile)).clone();
-      const std::vector<hsize_t> start{u(crop.raster.y), u(crop.raster.x)};
-      const std::vector<hsize_t> count{u(crop.raster.height), u(crop.raster.width)};
-      read_block(sum.get(), H5T_NATIVE_FLOAT, {start[0], start[1], 0},
-                 {count[0], count[1], u(classes)}, acc_part.data, scratch_path);
-      read_block(weight_sum.get(), H5T_NATIVE_FLOAT, start, count, weight_part.data, scratch_path);
+      const h5::Dims start{u(crop.raster.y), u(crop.raster.x)};
+      const h5::Dims count{u(crop.raster.height), u(crop.raster.width)};
+      sum.read(f32, {start[0], start[1], 0}, {count[0], count[1], u(classes)}, acc_part.data);
+      weight_sum.read(f32, start, count, weight_part.data);
       acc_part.copyTo(acc(cv_rect(crop.tile)));
       weight_part.copyTo(acc_weight(cv_rect(crop.tile)));
       const cv::Mat covered = acc_weight > 0;
@@ -314,20 +284,19 @@ void merge_blended(const fs::path& folder, const PredictionLayout& layout, Outpu
 MergeStats merge_predictions(const fs::path& journal_folder, const PredictionLayout& layout,
                              const PredictionRecord& record, const fs::path& output) {
   layout.validate();
-  detail::h5::silence_automatic_errors();
   AtomicOutput atomic(output);
-  Outputs out = create_outputs(atomic.temp_path().string(), layout);
+  Outputs out = create_outputs(atomic.temp_path(), layout);
   if (layout.blend == BlendMode::kNone) {
     merge_abutting(journal_folder, layout, out);
   } else {
     merge_blended(journal_folder, layout, out);
   }
-  detail::write_prediction_record(out.file.get(), layout, record, out.stats, out.path);
+  detail::write_prediction_record(out.file, layout, record, out.stats);
   out.labels.reset();
   out.probabilities.reset();
   out.entropy.reset();
   out.done.reset();
-  check(out.file.close(), out.path, "close predictions");
+  out.file.close();
   atomic.commit();
   spdlog::debug("{}: {} tiles merged", output.string(), out.stats.tiles);
   return out.stats;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 
 namespace slidestream::detail {
@@ -34,8 +35,7 @@ PartInfo read_part_info(const std::filesystem::path& part);
 namespace slidestream::detail {
 
 /// Writes the layout, record and stats of predictions.h5 as attributes (docs/FORMATS.md).
-void write_prediction_record(std::int64_t file, const PredictionLayout& layout,
-                             const PredictionRecord& record, const MergeStats& stats,
-                             const std::string& path);
+void write_prediction_record(h5::File& file, const PredictionLayout& layout,
+                             const PredictionRecord& record, const MergeStats& stats);
 
 }  // namespace slidestream::detail

@@ -6,8 +6,8 @@
 #include <system_error>
 #include <utility>
 
-#include "hdf5_util.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/h5.hpp"
 
 namespace fs = std::filesystem;
 
@@ -16,11 +16,6 @@ namespace slidestream {
 namespace {
 
 constexpr const char* kFormat = "slidestream.patches/1";
-
-using detail::h5::check;
-using detail::h5::Handle;
-using detail::h5::RowDataset;
-using detail::h5::write_attribute;
 
 Error invalid(const std::string& message) {
   return Error(ErrorCode::kInvalidArgument, message);
@@ -95,14 +90,14 @@ std::string geometry_text(const ModelGeometry& geometry) {
 // The datasets of the slide being written.
 struct SlideGroup {
   SlideRecord record;
-  Handle group;
-  std::optional<RowDataset> coords;
-  std::optional<RowDataset> center_l0;
-  std::optional<RowDataset> tile_index;
-  std::optional<RowDataset> tissue_fraction;
-  std::vector<RowDataset> pixels;
-  std::vector<RowDataset> valid;
-  std::vector<RowDataset> labels;
+  h5::Group group;
+  std::optional<h5::Rows> coords;
+  std::optional<h5::Rows> center_l0;
+  std::optional<h5::Rows> tile_index;
+  std::optional<h5::Rows> tissue_fraction;
+  std::vector<h5::Rows> pixels;
+  std::vector<h5::Rows> valid;
+  std::vector<h5::Rows> labels;
 };
 
 }  // namespace
@@ -113,21 +108,12 @@ struct PatchDatasetWriter::Impl {
 
   void open();
   void scan_existing_slides();
-  void write_slide_attributes(const SlideRecord& record, hid_t group) const;
-  void write_coords_attributes(const SlideRecord& record, hid_t coords) const;
-  void create_branch(SlideGroup& new_slide, std::size_t b) const;
   void validate_append(const PatchSet& patches, const std::vector<cv::Mat>& labels) const;
-
-  Handle group_creation_list() const {
-    Handle creation = detail::h5::property_list(H5P_GROUP_CREATE, file_name);
-    check(H5Pset_obj_track_times(creation.get(), 0), file_name, "create a group");
-    return creation;
-  }
 
   Options options;
   AtomicOutput output;  // declared before `file`: the file closes before the temp is removed
   std::string file_name;
-  Handle file;
+  h5::File file;
   std::vector<std::string> existing;
   std::optional<std::string> existing_geometry;  // of the first complete slide, when recorded
   std::optional<SlideGroup> slide;               // declared after `file`: its objects close first
@@ -135,16 +121,13 @@ struct PatchDatasetWriter::Impl {
 };
 
 void PatchDatasetWriter::Impl::open() {
-  detail::h5::silence_automatic_errors();
   if (options.gzip_level < 0 || options.gzip_level > 9) {
     throw invalid("gzip level " + std::to_string(options.gzip_level) + " is outside 0..9");
   }
-  if (options.gzip_level > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) {
+  if (options.gzip_level > 0 && !h5::gzip_available()) {
     throw Error(ErrorCode::kOutputError,
                 "this HDF5 library has no gzip filter; write with gzip level 0");
   }
-  const Handle access = detail::h5::property_list(H5P_FILE_ACCESS, file_name);
-  const std::string temp = output.temp_path().string();
   std::error_code ec;
   if (options.resume && fs::exists(output.final_path(), ec)) {
     fs::copy_file(output.final_path(), output.temp_path(), fs::copy_options::overwrite_existing,
@@ -153,15 +136,15 @@ void PatchDatasetWriter::Impl::open() {
       throw Error(ErrorCode::kOutputError,
                   "cannot copy '" + file_name + "' to resume it: " + ec.message());
     }
-    const hid_t opened = H5Fopen(temp.c_str(), H5F_ACC_RDWR, access.get());
-    if (opened < 0) {
+    auto opened = h5::File::try_open(output.temp_path(), h5::File::Access::kReadWrite, file_name);
+    if (!opened) {
       throw Error(ErrorCode::kCorruptData,
                   "'" + file_name +
                       "' is not a readable HDF5 file (damaged, or another format), "
                       "so --resume cannot add to it: give another -o, or delete it to start again");
     }
-    file = Handle(opened, H5Fclose);
-    const auto format = detail::h5::read_string_attribute(file.get(), "format", file_name);
+    file = std::move(*opened);
+    const auto format = file.string_attribute("format");
     if (format != std::string(kFormat)) {
       throw Error(ErrorCode::kOutputError,
                   "'" + file_name + "' is not a " + kFormat + " file (its 'format' attribute is '" +
@@ -170,63 +153,52 @@ void PatchDatasetWriter::Impl::open() {
     scan_existing_slides();
     return;
   }
-  // The root group takes its object-creation settings from the file-creation list.
-  const Handle creation = detail::h5::property_list(H5P_FILE_CREATE, file_name);
-  check(H5Pset_obj_track_times(creation.get(), 0), file_name, "create the file");
-  file = Handle(check(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()),
-                      file_name, "create the file"),
-                H5Fclose);
-  write_attribute(file.get(), "format", std::string(kFormat), file_name);
-  write_attribute(file.get(), "slidestream_version", std::string(kVersion), file_name);
+  h5::File::CreateOptions creation;
+  creation.name = file_name;
+  creation.root_times = false;
+  file = h5::File::create(output.temp_path(), creation);
+  file.set_attribute("format", std::string(kFormat));
+  file.set_attribute("slidestream_version", std::string(kVersion));
 }
 
 void PatchDatasetWriter::Impl::scan_existing_slides() {
-  for (const std::string& name : detail::h5::link_names(file.get(), file_name)) {
-    std::optional<std::int64_t> complete;
-    {
-      const Handle object(check(H5Oopen(file.get(), name.c_str(), H5P_DEFAULT), file_name,
-                                "open an existing slide group"),
-                          H5Oclose);
-      if (H5Iget_type(object.get()) != H5I_GROUP) {
-        continue;
-      }
-      complete = detail::h5::read_int_attribute(object.get(), "complete", file_name);
+  for (const std::string& name : file.link_names()) {
+    if (!file.has_group(name)) {
+      continue;
     }
-    if (complete == 1) {
+    h5::Group group = file.open_group(name);
+    if (group.int_attribute("complete") == 1) {
       if (existing.empty()) {
-        const Handle group(check(H5Gopen2(file.get(), name.c_str(), H5P_DEFAULT), file_name,
-                                 "open an existing slide group"),
-                           H5Gclose);
-        existing_geometry = detail::h5::read_string_attribute(group.get(), "geometry", file_name);
+        existing_geometry = group.string_attribute("geometry");
       }
       existing.push_back(name);
     } else {
-      // An unfinished slide is dropped so it can be written again.
-      check(H5Ldelete(file.get(), name.c_str(), H5P_DEFAULT), file_name,
-            "delete the incomplete slide group");
+      // An unfinished slide is dropped so it can be written again (closed first, as the
+      // datasets of an abandoned slide are).
+      group.reset();
+      file.remove_link(name);
     }
   }
 }
 
-void PatchDatasetWriter::Impl::write_slide_attributes(const SlideRecord& record,
-                                                      hid_t group) const {
+namespace {
+
+void write_slide_attributes(const SlideRecord& record, h5::Group& group) {
   const SlideInfo& info = record.info;
   const BranchGeometry& out = record.geometry.output;
-  write_attribute(group, "slide_path", info.path.string(), file_name);
-  write_attribute(group, "quickhash", info.quickhash, file_name);
-  write_attribute(group, "mpp", std::array<double, 2>{info.spacing.x_um, info.spacing.y_um},
-                  file_name);
-  write_attribute(group, "mpp_source", info.spacing_source, file_name);
-  write_attribute(group, "config_yaml", record.config_yaml, file_name);
-  write_attribute(group, "complete", std::int64_t{0}, file_name);
-  write_attribute(group, "output_spacing_um", out.spacing_um, file_name);
-  write_attribute(group, "output_size_px",
-                  std::array<std::int64_t, 2>{out.size_px.width, out.size_px.height}, file_name);
-  write_attribute(group, "geometry", geometry_text(record.geometry), file_name);
+  group.set_attribute("slide_path", info.path.string());
+  group.set_attribute("quickhash", info.quickhash);
+  group.set_attribute("mpp", std::array<double, 2>{info.spacing.x_um, info.spacing.y_um});
+  group.set_attribute("mpp_source", info.spacing_source);
+  group.set_attribute("config_yaml", record.config_yaml);
+  group.set_attribute("complete", std::int64_t{0});
+  group.set_attribute("output_spacing_um", out.spacing_um);
+  group.set_attribute("output_size_px",
+                      std::array<std::int64_t, 2>{out.size_px.width, out.size_px.height});
+  group.set_attribute("geometry", geometry_text(record.geometry));
 }
 
-void PatchDatasetWriter::Impl::write_coords_attributes(const SlideRecord& record,
-                                                       hid_t coords) const {
+void write_coords_attributes(const SlideRecord& record, h5::Dataset& coords) {
   const int patch_level = record.branch_levels.front();
   const Level& level = record.info.levels.at(static_cast<std::size_t>(patch_level));
   const BranchGeometry& target = record.geometry.branches.front();
@@ -234,44 +206,40 @@ void PatchDatasetWriter::Impl::write_coords_attributes(const SlideRecord& record
   const double fov_l0_px = target.fov_um_x() / record.info.spacing.x_um;
   const auto patch_size = static_cast<std::int64_t>(std::llround(fov_l0_px / level.downsample));
   const std::array<std::int64_t, 2> level_dim{level.size.width, level.size.height};
-  write_attribute(coords, "patch_size", patch_size, file_name);
-  write_attribute(coords, "patch_level", std::int64_t{patch_level}, file_name);
-  write_attribute(coords, "downsample", std::array<double, 2>{level.downsample, level.downsample},
-                  file_name);
-  write_attribute(coords, "level_dim", level_dim, file_name);
-  write_attribute(coords, "downsampled_level_dim", level_dim, file_name);
-  write_attribute(coords, "name", record.slide_id, file_name);
+  coords.set_attribute("patch_size", patch_size);
+  coords.set_attribute("patch_level", std::int64_t{patch_level});
+  coords.set_attribute("downsample", std::array<double, 2>{level.downsample, level.downsample});
+  coords.set_attribute("level_dim", level_dim);
+  coords.set_attribute("downsampled_level_dim", level_dim);
+  coords.set_attribute("name", record.slide_id);
 }
 
-void PatchDatasetWriter::Impl::create_branch(SlideGroup& new_slide, std::size_t b) const {
-  const std::string name = "branch_" + std::to_string(b);
-  const Handle creation = group_creation_list();
-  const Handle branch_group(check(H5Gcreate2(new_slide.group.get(), name.c_str(), H5P_DEFAULT,
-                                             creation.get(), H5P_DEFAULT),
-                                  file_name, "create a branch group"),
-                            H5Gclose);
-  const BranchGeometry& branch = new_slide.record.geometry.branches[b];
-  const hid_t group = branch_group.get();
-  write_attribute(group, "spacing_um", branch.spacing_um, file_name);
-  write_attribute(group, "size_px",
-                  std::array<std::int64_t, 2>{branch.size_px.width, branch.size_px.height},
-                  file_name);
-  write_attribute(group, "fov_um", std::array<double, 2>{branch.fov_um_x(), branch.fov_um_y()},
-                  file_name);
-  write_attribute(group, "level", std::int64_t{new_slide.record.branch_levels[b]}, file_name);
+// One patch per chunk, so a reader reads one patch without decompressing its neighbours.
+h5::Rows create_patch_rows(h5::Location& parent, const char* name, h5::Type type,
+                           const h5::Dims& row_shape, int gzip_level) {
+  return parent.create_rows(name, type, row_shape, 1, gzip_level);
+}
 
-  const auto height = static_cast<hsize_t>(branch.size_px.height);
-  const auto width = static_cast<hsize_t>(branch.size_px.width);
-  const int gzip = options.gzip_level;
-  new_slide.pixels.emplace_back(group, "pixels", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                                std::vector<hsize_t>{height, width, 3}, gzip, file_name);
-  new_slide.valid.emplace_back(group, "valid", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                               std::vector<hsize_t>{height, width}, gzip, file_name);
+void create_branch(SlideGroup& new_slide, std::size_t b, int gzip) {
+  h5::Group group = new_slide.group.create_group("branch_" + std::to_string(b));
+  const BranchGeometry& branch = new_slide.record.geometry.branches[b];
+  group.set_attribute("spacing_um", branch.spacing_um);
+  group.set_attribute("size_px",
+                      std::array<std::int64_t, 2>{branch.size_px.width, branch.size_px.height});
+  group.set_attribute("fov_um", std::array<double, 2>{branch.fov_um_x(), branch.fov_um_y()});
+  group.set_attribute("level", std::int64_t{new_slide.record.branch_levels[b]});
+
+  const auto height = static_cast<std::uint64_t>(branch.size_px.height);
+  const auto width = static_cast<std::uint64_t>(branch.size_px.width);
+  const h5::Type u8 = h5::Type::kUInt8;
+  new_slide.pixels.push_back(create_patch_rows(group, "pixels", u8, {height, width, 3}, gzip));
+  new_slide.valid.push_back(create_patch_rows(group, "valid", u8, {height, width}, gzip));
   if (new_slide.record.with_labels) {
-    new_slide.labels.emplace_back(group, "labels", H5T_STD_U8LE, H5T_NATIVE_UINT8,
-                                  std::vector<hsize_t>{height, width}, gzip, file_name);
+    new_slide.labels.push_back(create_patch_rows(group, "labels", u8, {height, width}, gzip));
   }
 }
+
+}  // namespace
 
 void PatchDatasetWriter::Impl::validate_append(const PatchSet& patches,
                                                const std::vector<cv::Mat>& labels) const {
@@ -338,36 +306,25 @@ void PatchDatasetWriter::begin_slide(const SlideRecord& record) {
                  impl.slide->record.slide_id + "' is open; call end_slide first");
   }
   validate_record(record);
-  const hid_t file = impl.file.get();
-  const std::string& file_name = impl.file_name;
-  if (check(H5Lexists(file, record.slide_id.c_str(), H5P_DEFAULT), file_name,
-            "look up the slide group") > 0) {
-    throw invalid("slide '" + record.slide_id + "' is already in '" + file_name +
+  if (impl.file.has_link(record.slide_id)) {
+    throw invalid("slide '" + record.slide_id + "' is already in '" + impl.file_name +
                   "'; slide ids must be unique in a patch dataset");
   }
 
   SlideGroup slide;
   slide.record = record;
-  const Handle creation = impl.group_creation_list();
-  slide.group = Handle(
-      check(H5Gcreate2(file, record.slide_id.c_str(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
-            file_name, "create the slide group"),
-      H5Gclose);
-  const hid_t group = slide.group.get();
-  impl.write_slide_attributes(record, group);
+  slide.group = impl.file.create_group(record.slide_id);
+  h5::Group& group = slide.group;
+  write_slide_attributes(record, group);
 
   const int gzip = impl.options.gzip_level;
-  slide.coords.emplace(group, "coords", H5T_STD_I64LE, H5T_NATIVE_INT64, std::vector<hsize_t>{2},
-                       gzip, file_name);
-  impl.write_coords_attributes(record, slide.coords->get());
-  slide.center_l0.emplace(group, "center_l0", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                          std::vector<hsize_t>{2}, gzip, file_name);
-  slide.tile_index.emplace(group, "tile_index", H5T_STD_U64LE, H5T_NATIVE_UINT64,
-                           std::vector<hsize_t>{}, gzip, file_name);
-  slide.tissue_fraction.emplace(group, "tissue_fraction", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
-                                std::vector<hsize_t>{}, gzip, file_name);
+  slide.coords = create_patch_rows(group, "coords", h5::Type::kInt64, {2}, gzip);
+  write_coords_attributes(record, slide.coords->dataset());
+  slide.center_l0 = create_patch_rows(group, "center_l0", h5::Type::kFloat64, {2}, gzip);
+  slide.tile_index = create_patch_rows(group, "tile_index", h5::Type::kUInt64, {}, gzip);
+  slide.tissue_fraction = create_patch_rows(group, "tissue_fraction", h5::Type::kFloat32, {}, gzip);
   for (std::size_t b = 0; b < record.geometry.branches.size(); ++b) {
-    impl.create_branch(slide, b);
+    create_branch(slide, b, gzip);
   }
   impl.slide = std::move(slide);
 }
@@ -379,7 +336,6 @@ void PatchDatasetWriter::append(const PatchSet& patches, const std::vector<cv::M
   }
   impl.validate_append(patches, labels);
   SlideGroup& slide = *impl.slide;
-  const std::string& file_name = impl.file_name;
   const TileSpec& spec = patches.spec;
 
   // CLAM's coords: the integer level-0 top-left of the target patch.
@@ -390,15 +346,15 @@ void PatchDatasetWriter::append(const PatchSet& patches, const std::vector<cv::M
                                      spec.output_l0.y + spec.output_l0.height / 2.0};
   const std::uint64_t index = spec.index;
   const float tissue_fraction = spec.tissue_fraction;
-  slide.coords->append_row(top_left.data(), file_name);
-  slide.center_l0->append_row(center.data(), file_name);
-  slide.tile_index->append_row(&index, file_name);
-  slide.tissue_fraction->append_row(&tissue_fraction, file_name);
+  slide.coords->append(top_left.data());
+  slide.center_l0->append(center.data());
+  slide.tile_index->append(&index);
+  slide.tissue_fraction->append(&tissue_fraction);
   for (std::size_t b = 0; b < slide.pixels.size(); ++b) {
-    slide.pixels[b].append_row(contiguous(patches.branches[b]).data, file_name);
-    slide.valid[b].append_row(contiguous(patches.valid[b]).data, file_name);
+    slide.pixels[b].append(contiguous(patches.branches[b]).data);
+    slide.valid[b].append(contiguous(patches.valid[b]).data);
     if (slide.record.with_labels) {
-      slide.labels[b].append_row(contiguous(labels[b]).data, file_name);
+      slide.labels[b].append(contiguous(labels[b]).data);
     }
   }
 }
@@ -408,9 +364,9 @@ void PatchDatasetWriter::end_slide() {
   if (!impl.slide) {
     throw misuse("end_slide without begin_slide");
   }
-  write_attribute(impl.slide->group.get(), "complete", std::int64_t{1}, impl.file_name);
+  impl.slide->group.set_attribute("complete", std::int64_t{1});
   impl.slide.reset();
-  check(H5Fflush(impl.file.get(), H5F_SCOPE_LOCAL), impl.file_name, "flush the file");
+  impl.file.flush();
 }
 
 void PatchDatasetWriter::abandon_slide() {
@@ -420,8 +376,7 @@ void PatchDatasetWriter::abandon_slide() {
   }
   const std::string id = impl.slide->record.slide_id;
   impl.slide.reset();  // closes the slide's datasets before its link is removed
-  check(H5Ldelete(impl.file.get(), id.c_str(), H5P_DEFAULT), impl.file_name,
-        "remove the failed slide's group");
+  impl.file.remove_link(id);
 }
 
 void PatchDatasetWriter::commit() {
@@ -433,7 +388,7 @@ void PatchDatasetWriter::commit() {
     throw misuse("commit while slide '" + impl.slide->record.slide_id +
                  "' is open; call end_slide first");
   }
-  check(impl.file.close(), impl.file_name, "close the file");
+  impl.file.close();
   impl.output.commit();
   impl.committed = true;
 }
