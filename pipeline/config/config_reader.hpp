@@ -22,10 +22,10 @@
 #include <utility>
 #include <vector>
 
-#include "slidestream/annotations.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/geometry.hpp"
-#include "slidestream/tiling.hpp"
+#include "slidestream/label_class.hpp"
+#include "slidestream/model_geometry.hpp"
 
 namespace slidestream::config {
 
