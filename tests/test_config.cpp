@@ -3,8 +3,6 @@
 // flags of `train`, and the removed inference.mc_samples.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <functional>
 #include <limits>
 #include <string>
 
@@ -21,24 +19,9 @@ namespace fs = std::filesystem;
 namespace slidestream {
 namespace {
 
-Error error_of(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const Error& error) {
-    return error;
-  }
-  return Error(ErrorCode::kInternal, "nothing thrown");
-}
-
-fs::path write(const testing::TempDir& dir, const std::string& name, const std::string& text) {
-  fs::path path = dir / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-bool mentions(const Error& error, const std::string& text) {
-  return std::string(error.what()).find(text) != std::string::npos;
-}
+using testing::error_of;
+using testing::mentions;
+using testing::write_text_file;
 
 constexpr const char* kTrainClasses =
     "classes:\n  - {name: background, value: 0}\n  - {name: tumour, value: 1}\n";
@@ -46,24 +29,26 @@ constexpr const char* kTrainClasses =
 TEST(ConfigReader, ANullKeyKeepsItsDefaultInEveryConfig) {
   testing::TempDir dir;
   const ExtractConfig extract = load_extract_config(
-      write(dir, "e.yaml",
-            "tissue: {spacing_um: ~, threshold: null, method: ~}\n"
-            "tiling:\n  within_annotations:\n  stride: ~\n  min_tissue_fraction: ~\n"
-            "labels: ~\nstain: ~\ngeometry: {output: ~}\n"),
+      write_text_file(dir, "e.yaml",
+                      "tissue: {spacing_um: ~, threshold: null, method: ~}\n"
+                      "tiling:\n  within_annotations:\n  stride: ~\n  min_tissue_fraction: ~\n"
+                      "labels: ~\nstain: ~\ngeometry: {output: ~}\n"),
       {"output.gzip_level=~"});
   EXPECT_EQ(extract.resolved_yaml(), load_extract_config(std::nullopt, {}).resolved_yaml());
   EXPECT_FALSE(extract.stain.enabled);  // a null section is an absent one
 
   const SegmentConfig segment = load_segment_config(
-      write(dir, "s.yaml",
-            "outputs: {heatmaps: ~, overlay_alpha: ~}\ninference: {batch_size: ~, precision: ~}\n"),
+      write_text_file(
+          dir, "s.yaml",
+          "outputs: {heatmaps: ~, overlay_alpha: ~}\ninference: {batch_size: ~, precision: ~}\n"),
       {});
   EXPECT_EQ(segment.resolved_yaml(), load_segment_config(std::nullopt, {}).resolved_yaml());
   EXPECT_EQ(segment.batch_size, SegmentConfig{}.batch_size);
 
   // A null from --set gives back the default that the file changed.
   const TrainConfig train = load_train_config(
-      write(dir, "t.yaml", std::string(kTrainClasses) + "training: {epochs: 3, seed: ~}\n"),
+      write_text_file(dir, "t.yaml",
+                      std::string(kTrainClasses) + "training: {epochs: 3, seed: ~}\n"),
       {"training.epochs=~"});
   EXPECT_EQ(train.training.epochs, TrainSettings{}.epochs);
   EXPECT_EQ(train.training.seed, TrainSettings{}.seed);
@@ -77,11 +62,11 @@ TEST(ConfigReader, ModelYamlFollowsTheSameNullRuleAndNamesTheFileAndKey) {
       "output: {spacing_um: 2.0, size_px: 64}\n"
       "classes: [{name: a, value: 0}, {name: b, value: 1}]\n";
   const ModelDescription d = load_model_description(
-      write(dir, "model.yaml", model + "filters: ~\ndropout: ~\nweights: {file: ~}\n"));
+      write_text_file(dir, "model.yaml", model + "filters: ~\ndropout: ~\nweights: {file: ~}\n"));
   EXPECT_EQ(d.filters, ModelDescription{}.filters);
   EXPECT_EQ(d.weights_file, ModelDescription{}.weights_file);
 
-  const fs::path bad = write(dir, "bad.yaml", model + "filters: two\n");
+  const fs::path bad = write_text_file(dir, "bad.yaml", model + "filters: two\n");
   const Error error = error_of([&] { load_model_description(bad); });
   EXPECT_EQ(error.code(), ErrorCode::kModelError);
   EXPECT_TRUE(mentions(error, "'" + bad.string() +
@@ -90,15 +75,15 @@ TEST(ConfigReader, ModelYamlFollowsTheSameNullRuleAndNamesTheFileAndKey) {
       << error.what();
   // A required key that is null is missing.
   const std::string null_architecture = "architecture: ~" + model.substr(model.find('\n'));
-  const Error missing =
-      error_of([&] { load_model_description(write(dir, "null.yaml", null_architecture)); });
+  const Error missing = error_of(
+      [&] { load_model_description(write_text_file(dir, "null.yaml", null_architecture)); });
   EXPECT_EQ(missing.code(), ErrorCode::kModelError);
   EXPECT_TRUE(mentions(missing, "architecture")) << missing.what();
 }
 
 TEST(ConfigReader, AnErrorNamesTheFileOrTheSetAssignmentTheKeyAndWhatIsAllowed) {
   testing::TempDir dir;
-  const fs::path path = write(dir, "c.yaml", "tiling:\n  stride: abc\n");
+  const fs::path path = write_text_file(dir, "c.yaml", "tiling:\n  stride: abc\n");
   const Error file = error_of([&] { load_extract_config(path, {}); });
   EXPECT_EQ(file.code(), ErrorCode::kInvalidConfig);
   EXPECT_TRUE(mentions(
@@ -116,7 +101,7 @@ TEST(ConfigReader, AnErrorNamesTheFileOrTheSetAssignmentTheKeyAndWhatIsAllowed) 
 
   // A key the file set, with --set overrides of other keys: the file is named.
   const fs::path train =
-      write(dir, "t.yaml", std::string(kTrainClasses) + "training:\n  epochs: 0\n");
+      write_text_file(dir, "t.yaml", std::string(kTrainClasses) + "training:\n  epochs: 0\n");
   const Error epochs = error_of([&] { load_train_config(train, {"training.seed=1"}); });
   EXPECT_TRUE(
       mentions(epochs, "'" + train.string() + "': config key 'training.epochs': must be >= 1"))
@@ -130,7 +115,7 @@ TEST(ConfigReader, AnErrorNamesTheFileOrTheSetAssignmentTheKeyAndWhatIsAllowed) 
 
 TEST(ConfigReader, InferenceMcSamplesWasRemovedAndTheErrorNamesTheFileTheKeyAndTheFix) {
   testing::TempDir dir;
-  const fs::path path = write(dir, "s.yaml", "inference:\n  mc_samples: 8\n");
+  const fs::path path = write_text_file(dir, "s.yaml", "inference:\n  mc_samples: 8\n");
   const Error error = error_of([&] { load_segment_config(path, {}); });
   EXPECT_EQ(error.code(), ErrorCode::kInvalidConfig);
   EXPECT_TRUE(mentions(error, "'" + path.string() +
@@ -147,18 +132,18 @@ TEST(ConfigReader, InferenceMcSamplesWasRemovedAndTheErrorNamesTheFileTheKeyAndT
   // 0 (off), as configs/segment.yaml spelled it and every recorded config holds it, still reads
   // and changes nothing: a recorded config loads again.
   const SegmentConfig zero =
-      load_segment_config(write(dir, "zero.yaml", "inference:\n  mc_samples: 0\n"), {});
+      load_segment_config(write_text_file(dir, "zero.yaml", "inference:\n  mc_samples: 0\n"), {});
   const std::string defaults = load_segment_config(std::nullopt, {}).resolved_yaml();
   EXPECT_EQ(zero.resolved_yaml(), defaults);
   EXPECT_NE(defaults.find("mc_samples: 0"), std::string::npos);
-  const fs::path recorded = write(dir, "recorded.yaml", defaults);
+  const fs::path recorded = write_text_file(dir, "recorded.yaml", defaults);
   EXPECT_EQ(load_segment_config(recorded, {}).resolved_yaml(), defaults);
 }
 
 TEST(ConfigReader, TrainFlagsWinOverTheFileAndSetAndAreRecordedWithEveryDigit) {
   testing::TempDir dir;
-  const fs::path path =
-      write(dir, "t.yaml", std::string(kTrainClasses) + "training:\n  epochs: 7\n  seed: 2\n");
+  const fs::path path = write_text_file(
+      dir, "t.yaml", std::string(kTrainClasses) + "training:\n  epochs: 7\n  seed: 2\n");
   TrainFlags flags;
   flags.seed = std::numeric_limits<std::uint64_t>::max();
   flags.epochs = 3;

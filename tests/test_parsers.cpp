@@ -3,7 +3,6 @@
 // fuzz_replay.* tests; these say what the fix promises, with the documented code and message.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,29 +21,13 @@ namespace fs = std::filesystem;
 namespace slidestream {
 namespace {
 
-/// The Error `run` throws (kInternal with "nothing thrown" when it throws none).
-Error error_of(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const Error& error) {
-    return error;
-  }
-  return Error(ErrorCode::kInternal, "nothing thrown");
-}
-
-fs::path write(const testing::TempDir& dir, const std::string& name, const std::string& text) {
-  fs::path path = dir / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-bool mentions(const Error& error, const std::string& text) {
-  return std::string(error.what()).find(text) != std::string::npos;
-}
+using testing::error_of;
+using testing::mentions;
+using testing::write_text_file;
 
 TEST(ConfigParsers, AConfigFileThatIsNotAMappingIsAConfigErrorNamingTheFile) {
   testing::TempDir dir;
-  const fs::path path = write(dir, "config.yaml", "tissue.spacing_um=4\n");
+  const fs::path path = write_text_file(dir, "config.yaml", "tissue.spacing_um=4\n");
   for (const auto& load : std::vector<std::function<void()>>{
            [&] { load_extract_config(path, {"tissue.spacing_um=4"}); },
            [&] { load_segment_config(path, {}); }, [&] { load_train_config(path, {}); }}) {
@@ -94,10 +77,11 @@ TEST(ConfigParsers, SegmentPrecisionAndDeviceFromAConfigAreConfigErrorsNamingThe
 // outputs writes that as `method: ~`, which must load again (segment --resume and export read it).
 TEST(ConfigParsers, AStainSectionWithoutAMethodRecordsAConfigThatLoadsAgain) {
   testing::TempDir dir;
-  const SegmentConfig config = load_segment_config(write(dir, "s.yaml", "stain: {}\n"), {});
+  const SegmentConfig config =
+      load_segment_config(write_text_file(dir, "s.yaml", "stain: {}\n"), {});
   EXPECT_TRUE(config.stain.enabled);
   EXPECT_FALSE(config.stain.method.has_value());
-  const fs::path recorded = write(dir, "recorded.yaml", config.resolved_yaml());
+  const fs::path recorded = write_text_file(dir, "recorded.yaml", config.resolved_yaml());
   const SegmentConfig again = load_segment_config(recorded, {});
   EXPECT_TRUE(again.stain.enabled);
   EXPECT_FALSE(again.stain.method.has_value());
@@ -108,7 +92,7 @@ TEST(ManifestParser, AnMppThatIsNotAPositiveNumberIsAConfigErrorNamingTheLine) {
   testing::TempDir dir;
   for (const char* mpp : {"nan", "inf", "-0.25", "0", "um"}) {
     const fs::path manifest =
-        write(dir, "slides.csv", std::string("path,mpp\na.svs,0.5\nb.svs,") + mpp + "\n");
+        write_text_file(dir, "slides.csv", std::string("path,mpp\na.svs,0.5\nb.svs,") + mpp + "\n");
     const Error error = error_of([&] { expand_slide_inputs({manifest.string()}); });
     EXPECT_EQ(error.code(), ErrorCode::kInvalidConfig) << mpp;
     EXPECT_TRUE(mentions(error, "line 3")) << error.what();
@@ -118,7 +102,8 @@ TEST(ManifestParser, AnMppThatIsNotAPositiveNumberIsAConfigErrorNamingTheLine) {
 TEST(ManifestParser, SlideIdsThatCannotNameAnOutputAreConfigErrors) {
   testing::TempDir dir;
   for (const char* row : {"a.svs,..", "a.svs,x/y", "a.svs,.", "dir/,"}) {
-    const fs::path manifest = write(dir, "slides.csv", std::string("path,id\n") + row + "\n");
+    const fs::path manifest =
+        write_text_file(dir, "slides.csv", std::string("path,id\n") + row + "\n");
     const Error error = error_of([&] { expand_slide_inputs({manifest.string()}); });
     EXPECT_EQ(error.code(), ErrorCode::kInvalidConfig) << row;
     EXPECT_TRUE(mentions(error, "id")) << error.what();
@@ -130,7 +115,7 @@ TEST(AnnotationParsers, GeoJsonWithANumberBeyondADoubleIsAConfigErrorNamingTheFi
   for (const char* text : {R"({"type": "Feature", "geometry": {"type": "Polygon",
                                "coordinates": [[[0, 0], [1e400, 0], [1, 1]]]}})",
                            R"({"type": 1, "features": []})"}) {
-    const fs::path path = write(dir, "a.geojson", text);
+    const fs::path path = write_text_file(dir, "a.geojson", text);
     const Error error = error_of([&] { read_annotations(path); });
     EXPECT_EQ(error.code(), ErrorCode::kInvalidConfig) << text;
     EXPECT_TRUE(mentions(error, path.string())) << error.what();

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <opencv2/core.hpp>
 #include <random>
 #include <string>
@@ -120,6 +122,26 @@ const fs::path& torchscript_exports() {
     return out;
   }();
   return dir;
+}
+
+Error error_of(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const Error& error) {
+    return error;
+  }
+  return Error(ErrorCode::kInternal, "nothing thrown");
+}
+
+bool mentions(const Error& error, const std::string& text) {
+  return std::string(error.what()).find(text) != std::string::npos;
+}
+
+std::filesystem::path write_text_file(const TempDir& dir, const std::string& name,
+                                      const std::string& text) {
+  std::filesystem::path path = dir / name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
 }
 
 }  // namespace slidestream::testing

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <opencv2/core.hpp>
 #include <optional>
 #include <string>
 
+#include "slidestream/core.hpp"
 #include "slidestream/synth.hpp"
 
 namespace slidestream::testing {
@@ -51,6 +53,17 @@ struct CommandResult {
 CommandResult run_cli(const std::string& arguments, bool with_stderr = true);
 /// Runs any shell command; returns its exit code and combined output.
 CommandResult run_shell(const std::string& command);
+
+/// The Error `run` throws; kInternal with "nothing thrown" when it throws none, so a test that
+/// compares its code fails.
+Error error_of(const std::function<void()>& run);
+
+/// Whether the error's message contains `text`.
+bool mentions(const Error& error, const std::string& text);
+
+/// Writes `text` to `dir / name` and returns the path.
+std::filesystem::path write_text_file(const TempDir& dir, const std::string& name,
+                                      const std::string& text);
 
 /// The models exported by examples/export_torchscript.py (Debian's python3-torch) into the
 /// build folder, once per build folder; empty when python3-torch is missing.

@@ -15,6 +15,16 @@
 
 namespace slidestream {
 
+namespace h5 {
+class Dataset;
+}
+
+/// Writes CLAM's attributes on a `coords` dataset (docs/FORMATS.md): patch_size (the target FoV
+/// in pixels of `patch_level`), patch_level, downsample, level_dim, downsampled_level_dim, name.
+/// Patch datasets and feature files share it, so CLAM reads both the same way.
+void write_clam_coords_attributes(h5::Dataset& coords, const SlideInfo& info, int patch_level,
+                                  const BranchGeometry& target, const std::string& slide_id);
+
 /// What a slide group records about its slide and the extraction (docs/FORMATS.md).
 struct SlideRecord {
   std::string slide_id;  ///< group name, unique in the file

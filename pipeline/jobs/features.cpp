@@ -12,6 +12,7 @@
 #include "slidestream/core.hpp"
 #include "slidestream/h5.hpp"
 #include "slidestream/jobs.hpp"
+#include "slidestream/store.hpp"
 
 namespace fs = std::filesystem;
 
@@ -136,18 +137,8 @@ SlideFeatures write_slide(const FeaturesJob& job, SegmentationModel& model, cons
   run_tile_pipeline(stages, scheduler);
 
   // CLAM's coords attributes, as in the patch datasets (docs/FORMATS.md).
-  const Level& level = info.levels.at(static_cast<std::size_t>(target_level));
   const BranchGeometry& target = geometry.branches.front();
-  const auto patch_size = static_cast<std::int64_t>(
-      std::llround(target.fov_um_x() / info.spacing.x_um / level.downsample));
-  h5::Dataset& c = coords.dataset();
-  const std::array<std::int64_t, 2> level_dim{level.size.width, level.size.height};
-  c.set_attribute("patch_size", patch_size);
-  c.set_attribute("patch_level", std::int64_t{target_level});
-  c.set_attribute("downsample", std::array<double, 2>{level.downsample, level.downsample});
-  c.set_attribute("level_dim", level_dim);
-  c.set_attribute("downsampled_level_dim", level_dim);
-  c.set_attribute("name", input.id);
+  write_clam_coords_attributes(coords.dataset(), info, target_level, target, input.id);
   file.set_attribute("format", std::string(kFormat));
   file.set_attribute("slidestream_version", std::string(kVersion));
   file.set_attribute("features_key", key);

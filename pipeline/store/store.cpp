@@ -198,22 +198,6 @@ void write_slide_attributes(const SlideRecord& record, h5::Group& group) {
   group.set_attribute("geometry", geometry_text(record.geometry));
 }
 
-void write_coords_attributes(const SlideRecord& record, h5::Dataset& coords) {
-  const int patch_level = record.branch_levels.front();
-  const Level& level = record.info.levels.at(static_cast<std::size_t>(patch_level));
-  const BranchGeometry& target = record.geometry.branches.front();
-  // CLAM's patch_size: the target FoV in pixels of the level it is read from.
-  const double fov_l0_px = target.fov_um_x() / record.info.spacing.x_um;
-  const auto patch_size = static_cast<std::int64_t>(std::llround(fov_l0_px / level.downsample));
-  const std::array<std::int64_t, 2> level_dim{level.size.width, level.size.height};
-  coords.set_attribute("patch_size", patch_size);
-  coords.set_attribute("patch_level", std::int64_t{patch_level});
-  coords.set_attribute("downsample", std::array<double, 2>{level.downsample, level.downsample});
-  coords.set_attribute("level_dim", level_dim);
-  coords.set_attribute("downsampled_level_dim", level_dim);
-  coords.set_attribute("name", record.slide_id);
-}
-
 // One patch per chunk, so a reader reads one patch without decompressing its neighbours.
 h5::Rows create_patch_rows(h5::Location& parent, const char* name, h5::Type type,
                            const h5::Dims& row_shape, int gzip_level) {
@@ -240,6 +224,21 @@ void create_branch(SlideGroup& new_slide, std::size_t b, int gzip) {
 }
 
 }  // namespace
+
+void write_clam_coords_attributes(h5::Dataset& coords, const SlideInfo& info, int patch_level,
+                                  const BranchGeometry& target, const std::string& slide_id) {
+  const Level& level = info.levels.at(static_cast<std::size_t>(patch_level));
+  // CLAM's patch_size: the target FoV in pixels of the level it is read from.
+  const double fov_l0_px = target.fov_um_x() / info.spacing.x_um;
+  const auto patch_size = static_cast<std::int64_t>(std::llround(fov_l0_px / level.downsample));
+  const std::array<std::int64_t, 2> level_dim{level.size.width, level.size.height};
+  coords.set_attribute("patch_size", patch_size);
+  coords.set_attribute("patch_level", std::int64_t{patch_level});
+  coords.set_attribute("downsample", std::array<double, 2>{level.downsample, level.downsample});
+  coords.set_attribute("level_dim", level_dim);
+  coords.set_attribute("downsampled_level_dim", level_dim);
+  coords.set_attribute("name", slide_id);
+}
 
 void PatchDatasetWriter::Impl::validate_append(const PatchSet& patches,
                                                const std::vector<cv::Mat>& labels) const {
@@ -319,7 +318,8 @@ void PatchDatasetWriter::begin_slide(const SlideRecord& record) {
 
   const int gzip = impl.options.gzip_level;
   slide.coords = create_patch_rows(group, "coords", h5::Type::kInt64, {2}, gzip);
-  write_coords_attributes(record, slide.coords->dataset());
+  write_clam_coords_attributes(slide.coords->dataset(), record.info, record.branch_levels.front(),
+                               record.geometry.branches.front(), record.slide_id);
   slide.center_l0 = create_patch_rows(group, "center_l0", h5::Type::kFloat64, {2}, gzip);
   slide.tile_index = create_patch_rows(group, "tile_index", h5::Type::kUInt64, {}, gzip);
   slide.tissue_fraction = create_patch_rows(group, "tissue_fraction", h5::Type::kFloat32, {}, gzip);
