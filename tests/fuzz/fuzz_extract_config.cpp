@@ -4,6 +4,8 @@
 #include "slidestream/jobs.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  slidestream::fuzz::check_config_loader(data, size, &slidestream::load_extract_config);
+  slidestream::fuzz::check_config_loader(
+      data, size, &slidestream::load_extract_config,
+      [](const slidestream::ExtractConfig& config) { return config.resolved_yaml(); });
   return 0;
 }

@@ -4,6 +4,8 @@
 #include "slidestream/segment.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  slidestream::fuzz::check_config_loader(data, size, &slidestream::load_segment_config);
+  slidestream::fuzz::check_config_loader(
+      data, size, &slidestream::load_segment_config,
+      [](const slidestream::SegmentConfig& config) { return config.resolved_yaml(); });
   return 0;
 }
