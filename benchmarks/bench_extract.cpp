@@ -25,7 +25,7 @@
 
 #include "bench_support.hpp"
 #include "slidestream/io.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/extract.hpp"
 #include "slidestream/store.hpp"
 #include "slidestream/tile_pipeline.hpp"
 #include "slidestream/tiling.hpp"

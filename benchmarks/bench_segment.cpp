@@ -27,8 +27,9 @@
 
 #include "bench_support.hpp"
 #include "slidestream/io.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/segment.hpp"
+#include "slidestream/jobs/segment.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
 

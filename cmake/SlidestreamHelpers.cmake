@@ -7,15 +7,20 @@ function(slidestream_warnings target)
 endfunction()
 
 # slidestream_add_module(NAME SOURCES ... [PUBLIC deps...] [PRIVATE deps...])
-# A static library slidestream_<NAME> with the public include directory, installed and exported.
+# A static library slidestream_<NAME>, installed and exported. Its public headers are
+# include/<NAME>/slidestream/*.hpp; that folder is its only public include directory, so a
+# module sees the headers of the modules it links and no others: an #include against the
+# layering (docs/ARCHITECTURE.md) fails to compile.
 function(slidestream_add_module name)
   cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC;PRIVATE" ${ARGN})
   set(target slidestream_${name})
   add_library(${target} STATIC ${ARG_SOURCES})
-  target_include_directories(${target} PUBLIC
-    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>
-    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  set(headers ${PROJECT_SOURCE_DIR}/include/${name})
+  if(EXISTS ${headers})
+    target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${headers}>)
+    install(DIRECTORY ${headers}/slidestream DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  endif()
+  target_include_directories(${target} PUBLIC $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC} PRIVATE ${ARG_PRIVATE})
   slidestream_warnings(${target})
   # Every module is installed and exported (cmake/SlidestreamInstall.cmake): a static library's

@@ -1,4 +1,4 @@
-# `cmake --install`: the modules (installed by slidestream_add_module), the public headers, the
+# `cmake --install`: the modules and their public headers (installed by slidestream_add_module), the
 # slidestream binary and a package configuration, so that a user's project links the library
 # with find_package(slidestream) and target_link_libraries(... slidestream::slidestream).
 # tests/install checks it by building examples/ out of tree against an installed copy.
@@ -7,8 +7,6 @@ include(CMakePackageConfigHelpers)
 set_target_properties(slidestream_all PROPERTIES EXPORT_NAME slidestream)
 install(TARGETS slidestream_all EXPORT slidestreamTargets)
 install(TARGETS slidestream RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/slidestream
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_BINARY_DIR}/generated/slidestream/version.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/slidestream)
 

@@ -1,5 +1,7 @@
 // model.yaml (ModelDescription) reading, writing and validation, the weights' sha256 and the
 // inference options: everything of the models module that needs no torch.
+#include "slidestream/models/description.hpp"
+
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
@@ -12,7 +14,8 @@
 
 #include "config_reader.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/models/model.hpp"
+#include "slidestream/models/shapes.hpp"
 
 namespace slidestream {
 

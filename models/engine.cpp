@@ -10,7 +10,8 @@
 
 #include "networks.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
 
 namespace slidestream {
 

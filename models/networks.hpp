@@ -12,7 +12,8 @@
 #include <memory>
 #include <vector>
 
-#include "slidestream/models.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/shapes.hpp"
 
 namespace slidestream::models {
 

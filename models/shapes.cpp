@@ -1,10 +1,11 @@
 // Shape arithmetic of the native networks and the HookNet hook rule: torch-free, so the tiler,
 // the config checks and the tests use the same numbers the networks are built from.
+#include "slidestream/models/shapes.hpp"
+
 #include <cmath>
 #include <sstream>
 
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
 
 namespace slidestream {
 

@@ -8,10 +8,10 @@
 
 #include "config_reader.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/segment.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/jobs/segment.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/training/config.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,6 @@
 
 #include "slidestream/core.hpp"
 #include "slidestream/h5.hpp"
-#include "slidestream/jobs.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -14,7 +14,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "slidestream/models.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

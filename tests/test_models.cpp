@@ -8,7 +8,9 @@
 #include <random>
 
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
+#include "slidestream/models/shapes.hpp"
 #include "test_support.hpp"
 
 namespace slidestream {

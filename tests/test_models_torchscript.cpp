@@ -10,8 +10,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/predict.hpp"
+#include "slidestream/jobs/predict.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
 #include "test_support.hpp"
 
 namespace slidestream {

@@ -9,11 +9,13 @@
 
 #include "slidestream/annotations.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/segment.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/jobs/segment.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/shapes.hpp"
 #include "slidestream/stain.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/training/config.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include <vips/vips8>
 
 #include "slidestream/core.hpp"
-#include "slidestream/segment.hpp"
+#include "slidestream/jobs/segment.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

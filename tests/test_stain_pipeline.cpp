@@ -11,7 +11,10 @@
 #include <string>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/jobs/stain.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

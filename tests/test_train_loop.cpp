@@ -7,9 +7,13 @@
 
 #include "slidestream/core.hpp"
 #include "slidestream/h5.hpp"
-#include "slidestream/jobs.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/jobs/features.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
+#include "slidestream/training/config.hpp"
+#include "slidestream/training/train.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

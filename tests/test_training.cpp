@@ -9,8 +9,14 @@
 #include <set>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/evaluate.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/training/augment.hpp"
+#include "slidestream/training/config.hpp"
+#include "slidestream/training/dataset.hpp"
+#include "slidestream/training/log.hpp"
+#include "slidestream/training/metrics.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -1,9 +1,11 @@
 // Augmentation of a whole patch set with one random draw (OpenCV transforms, stain.hpp jitter).
+#include "slidestream/training/augment.hpp"
+
 #include <opencv2/imgproc.hpp>
 #include <random>
 
 #include "slidestream/core.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/training/config.hpp"
 
 namespace slidestream {
 

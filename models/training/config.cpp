@@ -1,5 +1,7 @@
 // The train config: YAML sections -> structs, read with the config module's reader (key paths
 // in errors, the null rule, `--set` overrides), and the typed flags of `slidestream train`.
+#include "slidestream/training/config.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 
 #include "config_reader.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/training.hpp"
 
 namespace fs = std::filesystem;
 

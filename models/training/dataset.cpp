@@ -1,4 +1,6 @@
 // Reading `slidestream extract` patch datasets (slidestream.patches/1) and splitting slides.
+#include "slidestream/training/dataset.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,7 +12,7 @@
 #include "config_reader.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/h5.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/training/config.hpp"
 
 namespace fs = std::filesystem;
 

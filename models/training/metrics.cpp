@@ -1,4 +1,6 @@
 // Confusion matrix, Dice and IoU; the training log as CSV.
+#include "slidestream/training/metrics.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
@@ -6,7 +8,7 @@
 #include <sstream>
 
 #include "slidestream/core.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/training/log.hpp"
 
 namespace slidestream {
 

@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/training/log.hpp"
 
 namespace fs = std::filesystem;
 

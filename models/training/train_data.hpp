@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "slidestream/training.hpp"
+#include "slidestream/training/augment.hpp"
+#include "slidestream/training/dataset.hpp"
+#include "slidestream/training/train.hpp"
 
 namespace slidestream::training_detail {
 

@@ -15,8 +15,12 @@
 #include "config_reader.hpp"
 #include "networks.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/training/augment.hpp"
+#include "slidestream/training/config.hpp"
+#include "slidestream/training/log.hpp"
+#include "slidestream/training/metrics.hpp"
+#include "slidestream/training/train.hpp"
 #include "train_data.hpp"
 
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/models/model.hpp"
 
 namespace slidestream::cli {
 

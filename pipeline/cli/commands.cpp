@@ -6,7 +6,12 @@
 
 #include "checks.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/jobs/info.hpp"
+#include "slidestream/jobs/read.hpp"
+#include "slidestream/jobs/tissue.hpp"
+#include "slidestream/synth.hpp"
 
 namespace slidestream::cli {
 

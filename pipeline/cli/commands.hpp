@@ -1,5 +1,5 @@
 // The subcommand table of the `slidestream` binary. Each entry only fills an options struct and
-// calls one job of the library (include/slidestream/jobs.hpp). Subcommands of one area live in
+// calls one job of the library (include/jobs/slidestream/jobs/). Subcommands of one area live in
 // their own file (commands_<area>.cpp) and are listed in the table in commands.cpp.
 #pragma once
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "slidestream/io.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
 
 namespace slidestream::cli {
 

@@ -6,8 +6,8 @@
 #include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/models.hpp"
-#include "slidestream/predict.hpp"
+#include "slidestream/jobs/predict.hpp"
+#include "slidestream/models/model.hpp"
 
 namespace slidestream::cli {
 

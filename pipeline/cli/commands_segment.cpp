@@ -5,7 +5,7 @@
 #include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/segment.hpp"
+#include "slidestream/jobs/segment.hpp"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,8 @@
 #include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/stain.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
 
 namespace slidestream::cli {
 

@@ -5,8 +5,10 @@
 #include "checks.hpp"
 #include "commands.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
-#include "slidestream/training.hpp"
+#include "slidestream/jobs/evaluate.hpp"
+#include "slidestream/jobs/features.hpp"
+#include "slidestream/training/config.hpp"
+#include "slidestream/training/train.hpp"
 
 namespace slidestream::cli {
 

@@ -4,7 +4,7 @@
 
 #include <functional>
 
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
 
 namespace slidestream {
 

@@ -6,7 +6,8 @@
 
 #include "config_yaml.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/extract.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
 
 namespace fs = std::filesystem;
 

@@ -5,7 +5,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config_reader.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
+#include "slidestream/tile_pipeline.hpp"
 #include "slidestream/tiling.hpp"
 #include "slidestream/tissue.hpp"
 

@@ -8,7 +8,6 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
 
 namespace fs = std::filesystem;
 

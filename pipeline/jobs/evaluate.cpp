@@ -1,4 +1,6 @@
 // `slidestream evaluate`: label images compared strip by strip through libvips.
+#include "slidestream/jobs/evaluate.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -10,7 +12,6 @@
 #include <vips/vips8>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,5 +1,7 @@
 // `slidestream extract`: per slide, one streaming pass: tissue mask -> tile plan -> parallel
 // read of concentric patch sets (+ labels) -> ordered sink into the dataset.
+#include "slidestream/jobs/extract.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -10,7 +12,8 @@
 #include "dataset_sink.hpp"
 #include "slide_driver.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
 
 namespace fs = std::filesystem;
 

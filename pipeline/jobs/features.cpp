@@ -1,4 +1,6 @@
 // `slidestream features`: per slide, the model's embedding of every tissue tile (CLAM layout).
+#include "slidestream/jobs/features.hpp"
+
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
@@ -11,7 +13,7 @@
 #include "slide_driver.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/h5.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
 #include "slidestream/store.hpp"
 
 namespace fs = std::filesystem;

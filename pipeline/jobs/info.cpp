@@ -1,8 +1,8 @@
+#include "slidestream/jobs/info.hpp"
+
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
-
-#include "slidestream/jobs.hpp"
 
 namespace slidestream {
 

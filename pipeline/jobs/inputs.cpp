@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,7 +1,7 @@
 // `slidestream predict`: one image or slide region through a model, tiled with the model's own
 // geometry, through the tile pipeline into a WindowStitcher, then a label PNG (class values) and
 // optionally a probability TIFF. Torch-free: it only uses the SegmentationModel interface.
-#include "slidestream/predict.hpp"
+#include "slidestream/jobs/predict.hpp"
 
 #include <spdlog/spdlog.h>
 

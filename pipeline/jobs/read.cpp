@@ -1,3 +1,5 @@
+#include "slidestream/jobs/read.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -6,7 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/image_output.hpp"
 
 namespace fs = std::filesystem;
 

@@ -4,7 +4,7 @@
 
 #include "config_yaml.hpp"
 #include "slidestream/core.hpp"
-#include "slidestream/segment.hpp"
+#include "slidestream/jobs/segment.hpp"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "slidestream/segment.hpp"
+#include "slidestream/jobs/segment.hpp"
 
 namespace slidestream::detail {
 

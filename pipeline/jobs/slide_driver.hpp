@@ -5,7 +5,9 @@
 
 #include <memory>
 
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
+#include "slidestream/models/model.hpp"
 #include "slidestream/tile_pipeline.hpp"
 
 namespace slidestream::detail {

@@ -10,7 +10,8 @@
 #include <sstream>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/image_output.hpp"
+#include "slidestream/jobs/stain.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,12 +1,14 @@
 // Stain normalization inside the pipeline: slide-level fits, the StainStage used by the
 // extract job (and later segment), and `stain normalize-slide`.
+#include "slidestream/jobs/stain_stage.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cmath>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/stain.hpp"
 #include "slidestream/raster.hpp"
 
 namespace slidestream {

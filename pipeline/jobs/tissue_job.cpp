@@ -6,7 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
+#include "slidestream/jobs/image_output.hpp"
+#include "slidestream/jobs/tissue.hpp"
 
 namespace fs = std::filesystem;
 

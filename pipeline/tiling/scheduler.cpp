@@ -1,4 +1,4 @@
-// The one tile pipeline (include/slidestream/tile_pipeline.hpp) on tbb::parallel_pipeline.
+// The one tile pipeline (include/tiling/slidestream/tile_pipeline.hpp) on tbb::parallel_pipeline.
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_pipeline.h>

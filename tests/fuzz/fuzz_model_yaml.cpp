@@ -7,7 +7,8 @@
 #include <sstream>
 
 #include "fuzz_support.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/models/description.hpp"
+#include "slidestream/models/model.hpp"
 
 namespace {
 

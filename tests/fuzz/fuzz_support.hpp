@@ -17,9 +17,6 @@
 #include <vector>
 
 #include "slidestream/core.hpp"
-#include "slidestream/jobs.hpp"
-#include "slidestream/segment.hpp"
-#include "slidestream/training.hpp"
 
 // libFuzzer's entry point; the GCC build drives it from replay_main.cpp instead.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -58,26 +55,15 @@ struct ConfigInput {
 };
 ConfigInput config_input(const std::uint8_t* data, std::size_t size);
 
-/// The YAML a config records in its outputs.
-inline std::string recorded_yaml(const SegmentConfig& config) {
-  return config.resolved_yaml();
-}
-inline std::string recorded_yaml(const ExtractConfig& config) {
-  return config.resolved_yaml();
-}
-inline std::string recorded_yaml(const TrainConfig& config) {
-  return config.yaml;
-}
-
-/// The contract of a config loader (`load(path, overrides)` returning a config with the `yaml`
-/// it records): bad input is kInvalidConfig; a config that loads loads again from the YAML it
-/// records and records the same YAML (outputs keep it, and `train` reads an extract's classes
-/// back from it).
-template <typename Loader>
-void check_config_loader(const std::uint8_t* data, std::size_t size, Loader load) {
+/// The contract of a config loader (`load(path, overrides)` returning a config whose YAML, the
+/// one it records in its outputs, `record(config)` returns): bad input is kInvalidConfig; a config
+/// that loads loads again from the YAML it records and records the same YAML (outputs keep it, and
+/// `train` reads an extract's classes back from it).
+template <typename Loader, typename Record>
+void check_config_loader(const std::uint8_t* data, std::size_t size, Loader load, Record record) {
   const ConfigInput input = config_input(data, size);
   std::string recorded;
-  expect_clean([&] { recorded = recorded_yaml(load(input.yaml_path, input.overrides)); },
+  expect_clean([&] { recorded = record(load(input.yaml_path, input.overrides)); },
                {ErrorCode::kInvalidConfig});
   if (recorded.empty()) {
     return;
@@ -85,7 +71,7 @@ void check_config_loader(const std::uint8_t* data, std::size_t size, Loader load
   const std::filesystem::path again = scratch_file("recorded.yaml", recorded);
   std::string reloaded;
   try {
-    reloaded = recorded_yaml(load(again, {}));
+    reloaded = record(load(again, {}));
   } catch (const std::exception& error) {
     finding(std::string("the recorded config does not load again: ") + error.what() +
             "\n--- recorded:\n" + recorded);

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "slidestream/io.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/models/model.hpp"
 
 namespace slidestream {
 

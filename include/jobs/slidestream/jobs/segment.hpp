@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "slidestream/jobs.hpp"
-#include "slidestream/models.hpp"
+#include "slidestream/jobs/batch.hpp"
+#include "slidestream/jobs/stain_stage.hpp"
+#include "slidestream/models/model.hpp"
 #include "slidestream/stitch.hpp"
+#include "slidestream/tile_pipeline.hpp"
 
 namespace slidestream {
 
