@@ -47,7 +47,7 @@ slidestream::ModelDescription bench_model() {
   description.architecture = "hooknet";
   description.filters = 4;
   description.depth = 4;
-  description.padding = "valid";
+  description.padding = slidestream::Padding::kValid;
   description.geometry.branches = {{g_output_um, {284, 284}}, {4.0 * g_output_um, {284, 284}}};
   description.geometry.output = {g_output_um, {70, 70}};
   description.classes = {{"background", 0, {255, 255, 255}},

@@ -14,6 +14,7 @@
 
 #include "config_reader.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 #include "slidestream/models/model.hpp"
 #include "slidestream/models/shapes.hpp"
 
@@ -21,30 +22,15 @@ namespace slidestream {
 
 namespace fs = std::filesystem;
 
+constexpr EnumNames<Precision, 3> kPrecisionNames{
+    {{Precision::kFp32, "fp32"}, {Precision::kFp16, "fp16"}, {Precision::kBf16, "bf16"}}};
+
 std::string precision_name(Precision precision) {
-  switch (precision) {
-    case Precision::kFp16:
-      return "fp16";
-    case Precision::kBf16:
-      return "bf16";
-    case Precision::kFp32:
-      break;
-  }
-  return "fp32";
+  return std::string(enum_name(kPrecisionNames, precision));
 }
 
 Precision parse_precision(const std::string& name) {
-  if (name == "fp32") {
-    return Precision::kFp32;
-  }
-  if (name == "fp16") {
-    return Precision::kFp16;
-  }
-  if (name == "bf16") {
-    return Precision::kBf16;
-  }
-  throw Error(ErrorCode::kInvalidArgument,
-              "--precision '" + name + "' is not one of fp32, fp16, bf16");
+  return parse_enum(kPrecisionNames, name, "--precision", ErrorCode::kInvalidArgument);
 }
 
 void InferenceOptions::validate() const {
@@ -143,7 +129,9 @@ ModelDescription parse_description(const Node& root) {
   root.read("filters", description.filters);
   root.read("depth", description.depth);
   root.read("batch_norm", description.batch_norm);
-  root.read("padding", description.padding);
+  if (root["padding"].present()) {
+    description.padding = root["padding"].parsed(parse_padding);
+  }
   root.read("dropout", description.dropout);
   const Node weights = root["weights"];
   weights.require_keys({"file", "sha256"});
@@ -220,7 +208,7 @@ void save_model_description(const ModelDescription& description, const fs::path&
   out << YAML::Key << "filters" << YAML::Value << description.filters;
   out << YAML::Key << "depth" << YAML::Value << description.depth;
   out << YAML::Key << "batch_norm" << YAML::Value << description.batch_norm;
-  out << YAML::Key << "padding" << YAML::Value << description.padding;
+  out << YAML::Key << "padding" << YAML::Value << padding_name(description.padding);
   out << YAML::Key << "dropout" << YAML::Value << description.dropout;
   out << YAML::Key << "weights" << YAML::Value << YAML::BeginMap << YAML::Key << "file"
       << YAML::Value << description.weights_file << YAML::Key << "sha256" << YAML::Value
@@ -245,7 +233,7 @@ void save_model_description(const ModelDescription& description, const fs::path&
 namespace {
 
 void validate_native_sizes(const ModelDescription& d) {
-  const bool valid = d.padding == "valid";
+  const bool valid = d.padding == Padding::kValid;
   for (size_t b = 0; b < d.geometry.branches.size(); ++b) {
     const Size size = d.geometry.branches[b].size_px;
     const auto output = unet_output_size(size.width, d.depth, valid);
@@ -254,7 +242,7 @@ void validate_native_sizes(const ModelDescription& d) {
       std::ostringstream text;
       text << "branches[" << b << "].size_px " << size.width << "x" << size.height
            << " is not a legal input of a depth-" << d.depth << " " << d.architecture << " ("
-           << d.padding << " 3x3 convolutions; square"
+           << padding_name(d.padding) << " 3x3 convolutions; square"
            << (valid && d.depth == 4 ? ", 32k + 124 px, output = input - 214" : "")
            << "); the nearest legal sizes are " << below << " and " << above;
       fail("branches", text.str());
@@ -338,16 +326,13 @@ void ModelDescription::validate() const {
   if (filters < 1 || depth < 1 || depth > 6) {
     fail("filters/depth", "filters >= 1 and depth 1..6 are needed");
   }
-  if (padding != "valid" && padding != "same") {
-    fail("padding", "'" + padding + "' is not valid or same");
-  }
   if (!(dropout >= 0 && dropout < 1)) {
     fail("dropout", "must be in [0, 1)");
   }
   if (architecture == "unet" && geometry.branches.size() != 1) {
     fail("branches", "a unet has exactly one branch");
   }
-  if (architecture == "hooknet" && (geometry.branches.size() < 2 || padding != "valid")) {
+  if (architecture == "hooknet" && (geometry.branches.size() < 2 || padding != Padding::kValid)) {
     fail("branches",
          "a hooknet needs >= 2 branches (target, then coarser contexts) and valid "
          "padding");

@@ -52,7 +52,7 @@ torch::Tensor ConvBlockImpl::forward(const torch::Tensor& x) {
 BranchImpl::BranchImpl(const ModelDescription& description, int hook_level, int hook_channels)
     : filters_(description.filters),
       depth_(description.depth),
-      valid_(description.padding == "valid"),
+      valid_(description.padding == Padding::kValid),
       dropout_(description.dropout),
       hook_level_(hook_level) {
   int in_channels = 3;

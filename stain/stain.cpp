@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 #include "stain_detail.hpp"
 
 namespace slidestream {
@@ -208,27 +209,16 @@ cv::Mat apply_reinhard(const cv::Mat& image, const stain_detail::ReinhardMap& la
 
 }  // namespace
 
+constexpr EnumNames<StainMethod, 3> kStainMethodNames{{{StainMethod::kMacenko, "macenko"},
+                                                       {StainMethod::kReinhard, "reinhard"},
+                                                       {StainMethod::kVahadane, "vahadane"}}};
+
 std::string stain_method_name(StainMethod method) {
-  switch (method) {
-    case StainMethod::kMacenko:
-      return "macenko";
-    case StainMethod::kReinhard:
-      return "reinhard";
-    case StainMethod::kVahadane:
-      return "vahadane";
-  }
-  return "macenko";
+  return std::string(enum_name(kStainMethodNames, method));
 }
 
 StainMethod parse_stain_method(const std::string& name) {
-  for (const StainMethod method :
-       {StainMethod::kMacenko, StainMethod::kReinhard, StainMethod::kVahadane}) {
-    if (name == stain_method_name(method)) {
-      return method;
-    }
-  }
-  throw Error(ErrorCode::kInvalidConfig,
-              "unknown stain method '" + name + "' (use macenko, reinhard or vahadane)");
+  return parse_enum(kStainMethodNames, name, "stain method", ErrorCode::kInvalidConfig);
 }
 
 StainParams macenko_reference() {

@@ -9,9 +9,21 @@ namespace slidestream {
 namespace {
 
 // A 40x-like pyramid: 0.25 um/px with downsamples 1, 4, 16, 64.
-const std::vector<LevelGeometry>& pyramid() {
-  static const std::vector<LevelGeometry> levels{
-      {{80000, 60000}, 1.0}, {{20000, 15000}, 4.0}, {{5000, 3750}, 16.0}, {{1250, 937}, 64.0}};
+const std::vector<Level>& pyramid() {
+  static const std::vector<Level> levels = [] {
+    std::vector<Level> pyramid;
+    for (const auto& [size, downsample] :
+         std::vector<std::pair<Size, double>>{{{80000, 60000}, 1.0},
+                                              {{20000, 15000}, 4.0},
+                                              {{5000, 3750}, 16.0},
+                                              {{1250, 937}, 64.0}}) {
+      Level level;
+      level.size = size;
+      level.downsample = downsample;
+      pyramid.push_back(level);
+    }
+    return pyramid;
+  }();
   return levels;
 }
 const Spacing kSpacing{0.25, 0.25};

@@ -41,12 +41,12 @@ void save_model(const fs::path& dir, const std::string& architecture) {
     d.geometry.branches = {{0.5, {284, 284}}, {8.0, {284, 284}}};  // the demo's geometry
     d.geometry.output = {0.5, {70, 70}};
     d.depth = 4;
-    d.padding = "valid";
+    d.padding = Padding::kValid;
   } else {
     d.geometry.branches = {{2.0, {64, 64}}};
     d.geometry.output = {2.0, {64, 64}};
     d.depth = 2;
-    d.padding = "same";
+    d.padding = Padding::kSame;
   }
   d.classes = {{"background", 0, {255, 255, 255}},
                {"stroma", 1, {150, 200, 150}},

@@ -183,7 +183,7 @@ TEST(NativeModel, SameSeedGivesSameWeightsAndProbabilitiesSumToOne) {
 TEST(NativeModel, SamePaddedUNetKeepsItsInputSizeAndEmbedsTheBottleneck) {
   ModelDescription d;
   d.architecture = "unet";
-  d.padding = "same";
+  d.padding = Padding::kSame;
   d.depth = 3;
   d.filters = 2;
   d.geometry.branches = {{1.0, {32, 32}}};

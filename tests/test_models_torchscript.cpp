@@ -227,7 +227,7 @@ TEST(Predict, WritesALabelPngOfTheImageSizeWithTheColourRule) {
   job.labels_output = dir / "labels.png";
   job.probs_output = dir / "probs.tif";
   job.batch_size = 2;
-  job.progress = false;
+  job.scheduler.progress = false;
   const PredictResult result = run_predict(job);
   EXPECT_EQ(result.labels_size_px, (Size{150, 100}));
   EXPECT_EQ(result.tiles, 6u);  // ceil(150 / 64) x ceil(100 / 64)

@@ -165,7 +165,7 @@ TEST(TrainLoop, BadDatasetsAreClearErrors) {
 fs::path tiny_unet(const TempDir& dir, const std::string& name, std::uint64_t seed) {
   ModelDescription description;
   description.architecture = "unet";
-  description.padding = "same";
+  description.padding = Padding::kSame;
   description.depth = 3;
   description.filters = 2;
   description.geometry.branches = {BranchGeometry{4.0, Size{64, 64}}};

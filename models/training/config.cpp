@@ -25,7 +25,9 @@ void read_model(const Node& section, NetworkConfig& model) {
   section.read("filters", model.filters);
   section.read("depth", model.depth);
   section.read("batch_norm", model.batch_norm);
-  section.read("padding", model.padding);
+  if (section["padding"].present()) {
+    model.padding = section["padding"].parsed(parse_padding);
+  }
 }
 
 void read_augment(const Node& section, AugmentConfig& augment) {
@@ -82,8 +84,7 @@ void NetworkConfig::validate() const {
           "'" + architecture + "' is not hooknet or unet");
   require(filters >= 1 && filters <= 512, "model.filters", "must be 1..512");
   require(depth >= 1 && depth <= 6, "model.depth", "must be 1..6");
-  require(padding == "valid" || padding == "same", "model.padding", "must be valid or same");
-  require(architecture == "unet" || padding == "valid", "model.padding",
+  require(architecture == "unet" || padding == Padding::kValid, "model.padding",
           "HookNet uses valid convolutions only");
 }
 

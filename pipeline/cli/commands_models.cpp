@@ -71,8 +71,12 @@ void define_predict(CLI::App& app) {
   app.add_option("--batch-size", options->job.batch_size, "Patch sets per forward pass")
       ->capture_default_str()
       ->check(integer_in(1, 4096));
-  app.add_option("--threads", options->job.inference.intra_op_threads,
-                 "Torch intra-op CPU threads (0 = torch's default)")
+  app.add_option("--threads", options->job.scheduler.threads,
+                 "Threads reading tiles (0 = all cores)")
+      ->capture_default_str()
+      ->check(thread_count());
+  app.add_option("--torch-threads", options->job.inference.intra_op_threads,
+                 "Torch intra-op CPU threads of the model (0 = torch's default)")
       ->capture_default_str()
       ->check(thread_count());
   options->slide.add_to(app);
@@ -89,7 +93,7 @@ void define_predict(CLI::App& app) {
     }
     job.inference.precision = parse_precision(options->precision);
     job.open = options->slide.to_open_options();
-    job.progress = ProgressBar::globally_enabled();
+    job.scheduler.progress = ProgressBar::globally_enabled();
     const PredictResult result = run_predict(job);
     std::cout << "labels " << result.labels_size_px.width << "x" << result.labels_size_px.height
               << " px at " << result.output_spacing_um << " um/px from " << result.tiles

@@ -19,6 +19,7 @@ void define_segment(CLI::App& app) {
     std::string output;
     std::vector<std::string> overrides;
     std::optional<int> threads;
+    std::optional<int> torch_threads;
     std::string device;
     std::string precision;
     std::optional<int> batch_size;
@@ -46,6 +47,10 @@ void define_segment(CLI::App& app) {
                  "Override a config value: section.key=value (repeatable), e.g. "
                  "outputs.heatmaps=true");
   app.add_option("--threads", options->threads, "Threads reading patch sets (0 = all cores)")
+      ->check(thread_count());
+  app.add_option("--torch-threads", options->torch_threads,
+                 "Torch intra-op CPU threads of the model (= --set inference.intra_op_threads=N; "
+                 "0 = torch's default)")
       ->check(thread_count());
   app.add_option("--device", options->device, "auto (CUDA if present), cpu, cuda or cuda:N")
       ->check(device_name());
@@ -78,6 +83,8 @@ void define_segment(CLI::App& app) {
     // Typed flags go onto the loaded config, after the file and --set (they win).
     SegmentConfig& config = job.config;
     config.scheduler.threads = options->threads.value_or(config.scheduler.threads);
+    config.inference.intra_op_threads =
+        options->torch_threads.value_or(config.inference.intra_op_threads);
     if (!options->device.empty()) {
       config.inference.device = options->device;
     }

@@ -145,10 +145,7 @@ void define_stain_normalize_slide(CLI::App& app) {
     if (!method->empty()) {
       job->stain.method = parse_stain_method(*method);
     }
-    if (*fit != "slide" && *fit != "tile") {
-      throw Error(ErrorCode::kInvalidArgument, "--fit must be slide or tile (got " + *fit + ")");
-    }
-    job->stain.fit = *fit == "slide" ? StainFitScope::kSlide : StainFitScope::kTile;
+    job->stain.fit = parse_stain_fit_scope(*fit, "--fit", ErrorCode::kInvalidArgument);
     job->stain.enabled = true;
     job->open = slide->to_open_options();
     job->scheduler.progress = ProgressBar::globally_enabled();

@@ -22,6 +22,7 @@ void define_train(CLI::App& app) {
     bool resume = false;
     std::optional<std::uint64_t> seed;
     std::optional<int> threads;
+    std::optional<std::string> old_threads;
     std::optional<int> epochs;
   };
   auto options = std::make_shared<Options>();
@@ -44,8 +45,12 @@ void define_train(CLI::App& app) {
   app.add_option("--seed", options->seed,
                  "Seed of weights, data order and augmentation (= --set training.seed=N); "
                  "the same seed on CPU gives the same loss curve");
-  app.add_option("--threads", options->threads, "Torch intra-op threads (0 = torch's default)")
+  app.add_option("--torch-threads", options->threads,
+                 "Torch intra-op threads (= --set training.threads=N; 0 = torch's default)")
       ->check(thread_count());
+  // --threads means slide-reading threads everywhere; train reads none, and its old --threads
+  // (torch threads) is now --torch-threads. Hidden, so --help shows only the new name.
+  app.add_option("--threads", options->old_threads)->group("");
   app.add_option("--epochs", options->epochs, "Epochs in total (= --set training.epochs=N)")
       ->check(integer_in(1, 100000));
   app.add_option("--set", options->overrides,
@@ -55,6 +60,11 @@ void define_train(CLI::App& app) {
     TrainJob job;
     // The typed flags are assigned after the file and --set (they win) and recorded in
     // model.yaml as the keys they stand for.
+    if (options->old_threads) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "train --threads is now --torch-threads (torch intra-op threads); --threads "
+                  "names slide-reading threads, which train does not use");
+    }
     TrainFlags flags;
     flags.seed = options->seed;
     flags.threads = options->threads;
@@ -118,6 +128,7 @@ void define_features(CLI::App& app) {
     std::string output;
     std::string device = "auto";
     int threads = 0;
+    int torch_threads = 0;
     int batch_size = 16;
     double min_tissue = 0.5;
     SlideOptions slide;
@@ -133,8 +144,10 @@ void define_features(CLI::App& app) {
       ->required();
   app.add_option("--device", options->device, "auto (CUDA when available), cpu, cuda or cuda:N")
       ->check(device_name());
-  app.add_option("--threads", options->threads,
-                 "Threads reading tiles and torch intra-op threads (0 = all cores)")
+  app.add_option("--threads", options->threads, "Threads reading tiles (0 = all cores)")
+      ->check(thread_count());
+  app.add_option("--torch-threads", options->torch_threads,
+                 "Torch intra-op CPU threads of the model (0 = torch's default)")
       ->check(thread_count());
   app.add_option("--batch-size", options->batch_size, "Tiles per forward pass (default 16)")
       ->check(integer_in(1, 4096));
@@ -150,7 +163,7 @@ void define_features(CLI::App& app) {
     job.output_dir = options->output;
     job.open = options->slide.to_open_options();
     job.inference.device = options->device;
-    job.inference.intra_op_threads = options->threads;
+    job.inference.intra_op_threads = options->torch_threads;
     job.scheduler.threads = options->threads;
     job.scheduler.progress = ProgressBar::globally_enabled();
     job.batch_size = options->batch_size;

@@ -63,8 +63,8 @@ RectF fov_from_origin(Point origin_l0, Size size_px, double spacing_um, Spacing 
                static_cast<double>(size_px.height) * spacing_um / slide_spacing.y_um};
 }
 
-LevelChoice choose_level(const std::vector<LevelGeometry>& levels, Spacing slide_spacing,
-                         double spacing_um, const LevelChoiceOptions& options) {
+LevelChoice choose_level(const std::vector<Level>& levels, Spacing slide_spacing, double spacing_um,
+                         const LevelChoiceOptions& options) {
   require_valid_request(Size{1, 1}, spacing_um);
   if (levels.empty()) {
     throw Error(ErrorCode::kInternal, "choose_level: the slide has no levels");

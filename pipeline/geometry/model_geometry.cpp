@@ -4,8 +4,20 @@
 #include <string>
 
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 
 namespace slidestream {
+
+constexpr EnumNames<Padding, 2> kPaddingNames{
+    {{Padding::kValid, "valid"}, {Padding::kSame, "same"}}};
+
+std::string padding_name(Padding padding) {
+  return std::string(enum_name(kPaddingNames, padding));
+}
+
+Padding parse_padding(const std::string& name) {
+  return parse_enum(kPaddingNames, name, "padding", ErrorCode::kInvalidConfig);
+}
 
 void ModelGeometry::validate() const {
   if (branches.empty()) {

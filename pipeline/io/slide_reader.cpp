@@ -7,36 +7,22 @@
 
 #include "backends.hpp"
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 #include "slidestream/io.hpp"
 
 namespace fs = std::filesystem;
 
 namespace slidestream {
 
+constexpr EnumNames<Backend, 3> kBackendNames{
+    {{Backend::kAuto, "auto"}, {Backend::kOpenSlide, "openslide"}, {Backend::kVips, "vips"}}};
+
 std::string backend_name(Backend backend) {
-  switch (backend) {
-    case Backend::kOpenSlide:
-      return "openslide";
-    case Backend::kVips:
-      return "vips";
-    case Backend::kAuto:
-      break;
-  }
-  return "auto";
+  return std::string(enum_name(kBackendNames, backend));
 }
 
 Backend parse_backend(const std::string& name) {
-  if (name == "auto") {
-    return Backend::kAuto;
-  }
-  if (name == "openslide") {
-    return Backend::kOpenSlide;
-  }
-  if (name == "vips") {
-    return Backend::kVips;
-  }
-  throw Error(ErrorCode::kInvalidArgument,
-              "unknown backend '" + name + "'; use auto, openslide or vips");
+  return parse_enum(kBackendNames, name, "backend", ErrorCode::kInvalidArgument);
 }
 
 SlideReader::SlideReader(SlideInfo info, OpenOptions options)
@@ -193,12 +179,7 @@ Patch SlideReader::read_fov(const RectF& fov_l0, Size size_px) const {
 }
 
 int SlideReader::level_for_spacing(double spacing_um) const {
-  std::vector<LevelGeometry> levels;
-  levels.reserve(info_.levels.size());
-  for (const Level& level : info_.levels) {
-    levels.push_back(LevelGeometry{level.size, level.downsample});
-  }
-  return choose_level(levels, info_.spacing, spacing_um, options_.level_choice).level;
+  return choose_level(info_.levels, info_.spacing, spacing_um, options_.level_choice).level;
 }
 
 cv::Mat SlideReader::read_level(int level, const Rect& rect) const {

@@ -92,12 +92,13 @@ void config::read_stain(const Node& section, StainConfig& stain) {
   section.read("target", stain.target);
   if (section["fit"].present()) {
     const auto fit = section["fit"].as<std::string>();
-    if (fit != "slide" && fit != "tile") {
+    try {
+      stain.fit = parse_stain_fit_scope(fit, "fit");
+    } catch (const Error&) {
       section["fit"].fail("'" + fit +
                           "' is not slide (fit each slide's stains once, the default) or tile "
                           "(fit every tile)");
     }
-    stain.fit = fit == "slide" ? StainFitScope::kSlide : StainFitScope::kTile;
   }
   section.read("fit_spacing_um", stain.fit_spacing_um);
 }
@@ -131,7 +132,7 @@ YAML::Node config::stain_node(const StainConfig& stain) {
   node["method"] = stain.method ? YAML::Node(stain_method_name(*stain.method))
                                 : YAML::Node(YAML::NodeType::Null);
   node["target"] = stain.target;
-  node["fit"] = stain.fit == StainFitScope::kSlide ? "slide" : "tile";
+  node["fit"] = stain_fit_scope_name(stain.fit);
   node["fit_spacing_um"] = stain.fit_spacing_um;
   return node;
 }

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 
 void PredictJob::validate() const {
   inference.validate();
+  require_thread_count(scheduler.threads, "--threads");
   if (batch_size < 1) {
     throw Error(ErrorCode::kInvalidArgument, "--batch-size must be >= 1");
   }
@@ -132,8 +133,7 @@ PredictResult run_predict(const PredictJob& job) {
       stitcher.add({spec.column * stride.width, spec.row * stride.height}, batch.outputs[i]);
     }
   };
-  SchedulerOptions scheduler;
-  scheduler.progress = job.progress;
+  SchedulerOptions scheduler = job.scheduler;
   scheduler.label = "predict";
   PredictResult result;
   result.tiles = run_tile_pipeline(stages, scheduler).tiles;

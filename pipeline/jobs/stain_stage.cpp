@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 #include "slidestream/jobs/stain.hpp"
 #include "slidestream/raster.hpp"
 
@@ -27,6 +28,18 @@ RectF cell_fov(const SlideInfo& info, std::int64_t column, std::int64_t row, int
 }
 
 }  // namespace
+
+constexpr EnumNames<StainFitScope, 2> kStainFitScopeNames{
+    {{StainFitScope::kSlide, "slide"}, {StainFitScope::kTile, "tile"}}};
+
+std::string stain_fit_scope_name(StainFitScope scope) {
+  return std::string(enum_name(kStainFitScopeNames, scope));
+}
+
+StainFitScope parse_stain_fit_scope(const std::string& name, const std::string& what,
+                                    ErrorCode code) {
+  return parse_enum(kStainFitScopeNames, name, what, code);
+}
 
 void SlideStainFitOptions::validate() const {
   fit.validate();

@@ -163,7 +163,7 @@ cv::Mat reduce_tile(const cv::Mat& tile, PyramidTiffOptions::Downsample downsamp
 }
 
 /// One pyramid level: its geometry, its file and the one parent tile being assembled.
-struct Level {
+struct LevelFile {
   Size size;
   Size grid;
   TiffHandle tiff;
@@ -196,7 +196,7 @@ struct PyramidTiffWriter::Impl {
   AtomicOutput output;
   int channels;
   PyramidTiffOptions options;
-  std::vector<Level> levels;
+  std::vector<LevelFile> levels;
   MortonWalker walker;
   std::optional<Point> expected;  // the next level-0 tile, nullopt when all were written
   bool committed = false;
@@ -226,7 +226,7 @@ struct PyramidTiffWriter::Impl {
   }
 
   void encode(int level, Point cell, const cv::Mat& tile) {
-    Level& target = levels[static_cast<std::size_t>(level)];
+    LevelFile& target = levels[static_cast<std::size_t>(level)];
     cv::Mat full = tile;
     if (tile.cols != options.tile_size || tile.rows != options.tile_size) {
       // Edge tiles are padded by repetition: JPEG blocks across the edge then do not ring.
@@ -253,7 +253,7 @@ struct PyramidTiffWriter::Impl {
     if (next >= levels.size()) {
       return;
     }
-    Level& parent = levels[next];
+    LevelFile& parent = levels[next];
     const Point parent_cell{cell.x / 2, cell.y / 2};
     if (!parent.pending_cell) {
       parent.pending_cell = parent_cell;
@@ -289,7 +289,7 @@ struct PyramidTiffWriter::Impl {
 
   /// Appends temporary level `level` to the output as its next directory (raw tile copies).
   void append_level(int level) {
-    Level& source = levels[static_cast<std::size_t>(level)];
+    LevelFile& source = levels[static_cast<std::size_t>(level)];
     source.tiff.reset();  // flushes and closes the written temporary
     const TiffHandle input(open(source.temp.path, "r"));
     TIFF* out = levels[0].tiff.get();
@@ -336,7 +336,7 @@ PyramidTiffWriter::PyramidTiffWriter(const fs::path& path, Size size, int channe
   const std::int64_t tile = impl.options.tile_size;
   double raw_bytes = 0;
   for (Size level = size;; level = Size{ceil_div(level.width, 2), ceil_div(level.height, 2)}) {
-    Level entry;
+    LevelFile entry;
     entry.size = level;
     entry.grid = Size{ceil_div(level.width, tile), ceil_div(level.height, tile)};
     raw_bytes += static_cast<double>(level.width) * static_cast<double>(level.height) * channels;
@@ -347,7 +347,7 @@ PyramidTiffWriter::PyramidTiffWriter(const fs::path& path, Size size, int channe
   }
   const bool big = raw_bytes > kBigTiffBytes;
   for (std::size_t level = 0; level < impl.levels.size(); ++level) {
-    Level& entry = impl.levels[level];
+    LevelFile& entry = impl.levels[level];
     fs::path file = impl.output.temp_path();
     if (level > 0) {
       entry.temp.path = file.concat(".level" + std::to_string(level) + ".tif");
@@ -364,8 +364,8 @@ PyramidTiffWriter::PyramidTiffWriter(const fs::path& path, Size size, int channe
 
 PyramidTiffWriter::~PyramidTiffWriter() {
   if (impl_) {
-    // Close every handle before the temporaries are removed (Level and AtomicOutput do that).
-    for (Level& level : impl_->levels) {
+    // Close every handle before the temporaries are removed (LevelFile and AtomicOutput do that).
+    for (LevelFile& level : impl_->levels) {
       level.tiff.reset();
     }
   }
@@ -397,7 +397,7 @@ Size PyramidTiffWriter::level_size(int level) const {
 
 std::size_t PyramidTiffWriter::held_bytes() const {
   std::size_t bytes = 0;
-  for (const Level& level : impl_->levels) {
+  for (const LevelFile& level : impl_->levels) {
     bytes += level.pending.empty() ? 0 : level.pending.total() * level.pending.elemSize();
   }
   return bytes;

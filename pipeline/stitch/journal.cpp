@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 #include "slidestream/h5.hpp"
 #include "slidestream/stitch.hpp"
 #include "stitch_internal.hpp"
@@ -14,26 +15,16 @@ namespace fs = std::filesystem;
 
 namespace slidestream {
 
+constexpr EnumNames<BlendMode, 3> kBlendModeNames{{{BlendMode::kNone, "none"},
+                                                   {BlendMode::kAverage, "average"},
+                                                   {BlendMode::kGaussian, "gaussian"}}};
+
 std::string blend_mode_name(BlendMode mode) {
-  switch (mode) {
-    case BlendMode::kNone:
-      return "none";
-    case BlendMode::kAverage:
-      return "average";
-    case BlendMode::kGaussian:
-      return "gaussian";
-  }
-  return "none";
+  return std::string(enum_name(kBlendModeNames, mode));
 }
 
 BlendMode parse_blend_mode(const std::string& name) {
-  for (const BlendMode mode : {BlendMode::kNone, BlendMode::kAverage, BlendMode::kGaussian}) {
-    if (blend_mode_name(mode) == name) {
-      return mode;
-    }
-  }
-  throw Error(ErrorCode::kInvalidConfig,
-              "stitching.blend '" + name + "' is not none, average or gaussian");
+  return parse_enum(kBlendModeNames, name, "stitching.blend", ErrorCode::kInvalidConfig);
 }
 
 void PredictionLayout::validate() const {

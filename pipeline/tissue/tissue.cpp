@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "slidestream/core.hpp"
+#include "slidestream/enum_names.hpp"
 
 namespace slidestream {
 
@@ -213,19 +214,15 @@ void require_non_negative(double value, const char* field) {
 
 }  // namespace
 
+constexpr EnumNames<TissueMethod, 2> kTissueMethodNames{
+    {{TissueMethod::kSaturation, "saturation"}, {TissueMethod::kOpticalDensity, "od"}}};
+
 std::string tissue_method_name(TissueMethod method) {
-  return method == TissueMethod::kOpticalDensity ? "od" : "saturation";
+  return std::string(enum_name(kTissueMethodNames, method));
 }
 
 TissueMethod parse_tissue_method(const std::string& name) {
-  if (name == "saturation") {
-    return TissueMethod::kSaturation;
-  }
-  if (name == "od") {
-    return TissueMethod::kOpticalDensity;
-  }
-  throw Error(ErrorCode::kInvalidConfig,
-              "unknown tissue method '" + name + "'; choose saturation or od");
+  return parse_enum(kTissueMethodNames, name, "tissue method", ErrorCode::kInvalidConfig);
 }
 
 void TissueOptions::validate() const {

@@ -76,10 +76,13 @@ RectF fov_from_center(Point center_l0, Size size_px, double spacing_um, Spacing 
 /// The level-0 field of view of a patch whose top-left corner is `origin_l0`.
 RectF fov_from_origin(Point origin_l0, Size size_px, double spacing_um, Spacing slide_spacing);
 
-/// One pyramid level: its size in its own pixels and its downsample from level 0.
-struct LevelGeometry {
-  Size size;
-  double downsample = 1.0;
+/// One pyramid level as stored in the file (SlideInfo::levels; choose_level reads size and
+/// downsample).
+struct Level {
+  Size size;                ///< in this level's pixels
+  double downsample = 1.0;  ///< from level 0
+  Spacing spacing;          ///< um/px at this level
+  Size tile_size;           ///< storage tile, {0, 0} when unknown
 };
 
 /// How a level is chosen for a requested spacing.
@@ -103,8 +106,8 @@ struct LevelChoice {
 /// Picks the coarsest level whose spacing is at most `spacing_um` (within the tolerance), so
 /// the read downsamples as little data as possible and never silently upsamples beyond the
 /// tolerance. Throws kInvalidArgument for a spacing that is not positive or finer than level 0.
-LevelChoice choose_level(const std::vector<LevelGeometry>& levels, Spacing slide_spacing,
-                         double spacing_um, const LevelChoiceOptions& options = {});
+LevelChoice choose_level(const std::vector<Level>& levels, Spacing slide_spacing, double spacing_um,
+                         const LevelChoiceOptions& options = {});
 
 /// Parses "W" or "WxH" (pixels, positive) as used on the command line.
 Size parse_size(const std::string& text);

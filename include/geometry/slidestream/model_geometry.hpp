@@ -3,11 +3,20 @@
 // datasets record it; it lives low so that none of them depends on another for it.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "slidestream/geometry.hpp"
 
 namespace slidestream {
+
+/// How a native network's 3x3 convolutions pad: valid (none; HookNet, U-Net), each convolution
+/// shrinking the map, or same (U-Net only).
+enum class Padding { kValid, kSame };
+
+/// "valid" or "same"; parse throws kInvalidConfig for anything else.
+std::string padding_name(Padding padding);
+Padding parse_padding(const std::string& name);
 
 /// One input (or the output) of a model: its spacing (um/px) and size (px).
 struct BranchGeometry {

@@ -42,14 +42,6 @@ struct OpenOptions {
   bool require_spacing = true;
 };
 
-/// One pyramid level as stored in the file.
-struct Level {
-  Size size;                ///< in this level's pixels
-  double downsample = 1.0;  ///< from level 0
-  Spacing spacing;          ///< um/px at this level
-  Size tile_size;           ///< storage tile, {0, 0} when unknown
-};
-
 /// A named extra image stored with the slide (thumbnail, label, macro).
 struct AssociatedImage {
   std::string name;

@@ -9,6 +9,7 @@
 
 #include "slidestream/io.hpp"
 #include "slidestream/models/model.hpp"
+#include "slidestream/tile_pipeline.hpp"
 
 namespace slidestream {
 
@@ -22,8 +23,8 @@ struct PredictJob {
   std::optional<std::filesystem::path> probs_output;  ///< multi-page TIFF, one uint8 page/class
   std::optional<Rect> region_l0;                      ///< level-0 px; default: the whole image
   InferenceOptions inference;
-  int batch_size = 8;  ///< patch sets per forward pass
-  bool progress = true;
+  int batch_size = 8;          ///< patch sets per forward pass
+  SchedulerOptions scheduler;  ///< threads reading tiles, progress bar
 
   /// Throws kInvalidArgument naming the bad option.
   void validate() const;

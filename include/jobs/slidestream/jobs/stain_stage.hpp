@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "slidestream/core.hpp"
 #include "slidestream/io.hpp"
 #include "slidestream/stain.hpp"
 #include "slidestream/tissue.hpp"
@@ -19,6 +20,11 @@ enum class StainFitScope {
   kSlide,  ///< fitted once per slide on its tissue tiles (fit_stain_on_slide), the default
   kTile,   ///< fitted on every tile
 };
+
+/// "slide" or "tile"; parse throws `code` naming `what` (the config key or the flag).
+std::string stain_fit_scope_name(StainFitScope scope);
+StainFitScope parse_stain_fit_scope(const std::string& name, const std::string& what,
+                                    ErrorCode code = ErrorCode::kInvalidConfig);
 
 /// The `stain:` section of a job config (extract; segment will share it).
 struct StainConfig {

@@ -25,11 +25,11 @@ struct ModelDescription {
   std::vector<LabelClass> classes;       ///< channel order of the logits
   Normalisation normalisation;
   // Native networks only (ignored for TorchScript):
-  int filters = 16;               ///< f: a level d of the U-Net has f * 2^d channels
-  int depth = 4;                  ///< poolings per branch
-  bool batch_norm = false;        ///< BatchNorm after every 3x3 convolution (after its ReLU)
-  std::string padding = "valid";  ///< "valid" (HookNet, U-Net) or "same" (U-Net only)
-  double dropout = 0.0;           ///< dropout probability after each bottleneck (training only)
+  int filters = 16;                   ///< f: a level d of the U-Net has f * 2^d channels
+  int depth = 4;                      ///< poolings per branch
+  bool batch_norm = false;            ///< BatchNorm after every 3x3 convolution (after its ReLU)
+  Padding padding = Padding::kValid;  ///< same: U-Net only
+  double dropout = 0.0;               ///< dropout probability after each bottleneck (training only)
   std::string weights_file = "weights.pt";
   std::string weights_sha256;  ///< hex, lower case
   /// `training:` as YAML text (a free map: data, config, epochs, Dice...); empty when absent.

@@ -19,8 +19,8 @@ struct NetworkConfig {
   int filters = 16;                      ///< filters of the first level; level d has f * 2^d
   int depth = 4;                         ///< encoder levels (HookNet's size rule assumes 4)
   bool batch_norm = true;
-  std::string padding = "valid";  ///< "valid" (HookNet, U-Net) or "same" (U-Net only)
-  void validate() const;          ///< throws kInvalidConfig naming the key
+  Padding padding = Padding::kValid;  ///< same: U-Net only
+  void validate() const;              ///< throws kInvalidConfig naming the key
 };
 
 /// Augmentation (`training.augment:`). The same random draw is applied to every branch of a patch
