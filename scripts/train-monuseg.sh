@@ -41,7 +41,7 @@ for arch in hooknet unet; do
   resume=()
   [ -f "$out/$arch/checkpoint/state.yaml" ] && resume=(--resume)
   /usr/bin/time -f "train $arch: %e s wall" "$bin" train -c "$root/configs/$arch-nuclei.yaml" \
-    --data "$dataset" -o "$out/$arch" --threads "$threads" --seed 0 "${overrides[@]}" \
+    --data "$dataset" -o "$out/$arch" --torch-threads "$threads" --seed 0 "${overrides[@]}" \
     "${resume[@]}" 2>&1 | tee "$out/$arch.log"
   echo "validation Dice per tile ($arch, best epoch):"
   cat "$out/$arch/validation_slides.csv"
