@@ -45,9 +45,10 @@ constexpr std::size_t kModelOnlyBatches = 12;  // patch sets read once for the m
 slidestream::ModelDescription bench_model() {
   slidestream::ModelDescription description;
   description.architecture = "hooknet";
-  description.filters = 4;
-  description.depth = 4;
-  description.padding = slidestream::Padding::kValid;
+  description.network.filters = 4;
+  description.network.depth = 4;
+  description.network.padding = slidestream::Padding::kValid;
+  description.network.batch_norm = false;  // as the figures in docs/PERFORMANCE.md were made
   description.geometry.branches = {{g_output_um, {284, 284}}, {4.0 * g_output_um, {284, 284}}};
   description.geometry.output = {g_output_um, {70, 70}};
   description.classes = {{"background", 0, {255, 255, 255}},

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "config_reader.hpp"
+#include "native_network_keys.hpp"
 #include "slidestream/core.hpp"
 #include "slidestream/enum_names.hpp"
 #include "slidestream/models/model.hpp"
@@ -103,9 +104,10 @@ std::vector<double> read_triplet(const Node& node) {
 }
 
 ModelDescription parse_description(const Node& root) {
-  root.require_keys({"format", "architecture", "branches", "output", "classes", "normalisation",
-                     "filters", "depth", "batch_norm", "padding", "dropout", "weights", "training",
-                     "embedding"});
+  std::set<std::string> known{"format",  "architecture", "branches", "output",   "classes",
+                              "weights", "training",     "embedding", "normalisation"};
+  known.insert(native_network_keys().begin(), native_network_keys().end());
+  root.require_keys(known);
   if (root["format"].present() && root["format"].as<std::string>() != kFormat) {
     root["format"].fail("'" + root["format"].as<std::string>() + "' is not " + kFormat);
   }
@@ -126,13 +128,9 @@ ModelDescription parse_description(const Node& root) {
     description.normalisation.mean = read_triplet(norm["mean"]);
     description.normalisation.std = read_triplet(norm["std"]);
   }
-  root.read("filters", description.filters);
-  root.read("depth", description.depth);
-  root.read("batch_norm", description.batch_norm);
-  if (root["padding"].present()) {
-    description.padding = root["padding"].parsed(parse_padding);
-  }
-  root.read("dropout", description.dropout);
+  // A model.yaml without batch_norm predates that key; its networks had none.
+  description.network.batch_norm = false;
+  read_native_network(root, description.network);
   const Node weights = root["weights"];
   weights.require_keys({"file", "sha256"});
   weights.read("file", description.weights_file);
@@ -205,11 +203,11 @@ void save_model_description(const ModelDescription& description, const fs::path&
   out << YAML::Key << "normalisation" << YAML::Value << YAML::BeginMap << YAML::Key << "mean"
       << YAML::Value << YAML::Flow << description.normalisation.mean << YAML::Key << "std"
       << YAML::Value << YAML::Flow << description.normalisation.std << YAML::EndMap;
-  out << YAML::Key << "filters" << YAML::Value << description.filters;
-  out << YAML::Key << "depth" << YAML::Value << description.depth;
-  out << YAML::Key << "batch_norm" << YAML::Value << description.batch_norm;
-  out << YAML::Key << "padding" << YAML::Value << padding_name(description.padding);
-  out << YAML::Key << "dropout" << YAML::Value << description.dropout;
+  out << YAML::Key << "filters" << YAML::Value << description.network.filters;
+  out << YAML::Key << "depth" << YAML::Value << description.network.depth;
+  out << YAML::Key << "batch_norm" << YAML::Value << description.network.batch_norm;
+  out << YAML::Key << "padding" << YAML::Value << padding_name(description.network.padding);
+  out << YAML::Key << "dropout" << YAML::Value << description.network.dropout;
   out << YAML::Key << "weights" << YAML::Value << YAML::BeginMap << YAML::Key << "file"
       << YAML::Value << description.weights_file << YAML::Key << "sha256" << YAML::Value
       << description.weights_sha256 << YAML::EndMap;
@@ -233,17 +231,17 @@ void save_model_description(const ModelDescription& description, const fs::path&
 namespace {
 
 void validate_native_sizes(const ModelDescription& d) {
-  const bool valid = d.padding == Padding::kValid;
+  const bool valid = d.network.padding == Padding::kValid;
   for (size_t b = 0; b < d.geometry.branches.size(); ++b) {
     const Size size = d.geometry.branches[b].size_px;
-    const auto output = unet_output_size(size.width, d.depth, valid);
+    const auto output = unet_output_size(size.width, d.network.depth, valid);
     if (size.width != size.height || !output) {
-      const auto [below, above] = nearest_legal_sizes(size.width, d.depth, valid);
+      const auto [below, above] = nearest_legal_sizes(size.width, d.network.depth, valid);
       std::ostringstream text;
       text << "branches[" << b << "].size_px " << size.width << "x" << size.height
-           << " is not a legal input of a depth-" << d.depth << " " << d.architecture << " ("
-           << padding_name(d.padding) << " 3x3 convolutions; square"
-           << (valid && d.depth == 4 ? ", 32k + 124 px, output = input - 214" : "")
+           << " is not a legal input of a depth-" << d.network.depth << " " << d.architecture << " ("
+           << padding_name(d.network.padding) << " 3x3 convolutions; square"
+           << (valid && d.network.depth == 4 ? ", 32k + 124 px, output = input - 214" : "")
            << "); the nearest legal sizes are " << below << " and " << above;
       fail("branches", text.str());
     }
@@ -265,11 +263,11 @@ void validate_native_sizes(const ModelDescription& d) {
 void validate_hooks(const ModelDescription& d) {
   const auto& branches = d.geometry.branches;
   for (size_t b = 0; b + 1 < branches.size(); ++b) {
-    const HookSpec hook = hooknet_hook(branches[b].spacing_um, branches[b + 1].spacing_um, d.depth);
+    const HookSpec hook = hooknet_hook(branches[b].spacing_um, branches[b + 1].spacing_um, d.network.depth);
     const auto target =
-        unet_level_size(branches[b].size_px.width, d.depth, true, hook.target_level);
+        unet_level_size(branches[b].size_px.width, d.network.depth, true, hook.target_level);
     const auto context =
-        unet_level_size(branches[b + 1].size_px.width, d.depth, true, hook.context_level);
+        unet_level_size(branches[b + 1].size_px.width, d.network.depth, true, hook.context_level);
     if (!target || !context || *context < *target || (*context - *target) % 2 != 0) {
       fail("branches", "the hook from branch " + std::to_string(b + 1) + " into branch " +
                            std::to_string(b) +
@@ -323,19 +321,14 @@ void ModelDescription::validate() const {
     fail("embedding", "only TorchScript models declare an embedding; native " + architecture +
                           " models embed the pooled bottleneck of their target branch");
   }
-  if (filters < 1 || depth < 1 || depth > 6) {
-    fail("filters/depth", "filters >= 1 and depth 1..6 are needed");
-  }
-  if (!(dropout >= 0 && dropout < 1)) {
-    fail("dropout", "must be in [0, 1)");
+  if (const auto problem = network.first_problem(architecture)) {
+    fail(problem->key, problem->problem);
   }
   if (architecture == "unet" && geometry.branches.size() != 1) {
     fail("branches", "a unet has exactly one branch");
   }
-  if (architecture == "hooknet" && (geometry.branches.size() < 2 || padding != Padding::kValid)) {
-    fail("branches",
-         "a hooknet needs >= 2 branches (target, then coarser contexts) and valid "
-         "padding");
+  if (architecture == "hooknet" && geometry.branches.size() < 2) {
+    fail("branches", "a hooknet needs >= 2 branches (target, then coarser contexts)");
   }
   validate_native_sizes(*this);
   if (architecture == "hooknet") {

@@ -63,7 +63,7 @@ TEST(ConfigReader, ModelYamlFollowsTheSameNullRuleAndNamesTheFileAndKey) {
       "classes: [{name: a, value: 0}, {name: b, value: 1}]\n";
   const ModelDescription d = load_model_description(
       write_text_file(dir, "model.yaml", model + "filters: ~\ndropout: ~\nweights: {file: ~}\n"));
-  EXPECT_EQ(d.filters, ModelDescription{}.filters);
+  EXPECT_EQ(d.network.filters, ModelDescription{}.network.filters);
   EXPECT_EQ(d.weights_file, ModelDescription{}.weights_file);
 
   const fs::path bad = write_text_file(dir, "bad.yaml", model + "filters: two\n");

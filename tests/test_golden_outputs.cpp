@@ -40,18 +40,19 @@ void save_model(const fs::path& dir, const std::string& architecture) {
   if (architecture == "hooknet") {
     d.geometry.branches = {{0.5, {284, 284}}, {8.0, {284, 284}}};  // the demo's geometry
     d.geometry.output = {0.5, {70, 70}};
-    d.depth = 4;
-    d.padding = Padding::kValid;
+    d.network.depth = 4;
+    d.network.padding = Padding::kValid;
   } else {
     d.geometry.branches = {{2.0, {64, 64}}};
     d.geometry.output = {2.0, {64, 64}};
-    d.depth = 2;
-    d.padding = Padding::kSame;
+    d.network.depth = 2;
+    d.network.padding = Padding::kSame;
   }
   d.classes = {{"background", 0, {255, 255, 255}},
                {"stroma", 1, {150, 200, 150}},
                {"tumour", 2, {200, 0, 0}}};
-  d.filters = 2;
+  d.network.filters = 2;
+  d.network.batch_norm = false;  // as the golden hashes were made
   create_native_model(d, {}, 5)->save(dir);
 }
 

@@ -43,7 +43,7 @@ OpenOptions open_options(const YAML::Node& node) {
 
 void check_expectations(const SlideInfo& info, const YAML::Node& expect) {
   if (expect["backend"]) {
-    EXPECT_EQ(info.backend, expect["backend"].as<std::string>());
+    EXPECT_EQ(backend_name(info.backend), expect["backend"].as<std::string>());
   }
   if (expect["vendor"]) {
     EXPECT_EQ(info.vendor, expect["vendor"].as<std::string>());
@@ -63,7 +63,7 @@ void check_expectations(const SlideInfo& info, const YAML::Node& expect) {
     EXPECT_NEAR(info.spacing.y_um, expect["mpp"].as<double>(), 1e-4);
   }
   if (expect["mpp_source"]) {
-    EXPECT_EQ(info.spacing_source, expect["mpp_source"].as<std::string>());
+    EXPECT_EQ(spacing_source_name(info.spacing_source), expect["mpp_source"].as<std::string>());
   }
   if (expect["objective_power"]) {
     ASSERT_TRUE(info.objective_power.has_value());

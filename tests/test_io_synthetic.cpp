@@ -45,13 +45,13 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, BothBackends,
 TEST_P(BothBackends, ReportsTheSlideGeometryAndSpacingFromResolutionTags) {
   const auto reader = open_slide(small_lossless_slide(), with_backend(GetParam()));
   const SlideInfo& info = reader->info();
-  EXPECT_EQ(info.backend, backend_name(GetParam()));
+  EXPECT_EQ(info.backend, GetParam());
   EXPECT_EQ(info.size(), (Size{3000, 2000}));
   EXPECT_GE(info.levels.size(), 3u);
   EXPECT_NEAR(info.levels[1].downsample, 2.0, 0.01);
   EXPECT_NEAR(info.spacing.x_um, 0.5, 1e-6);
   EXPECT_NEAR(info.levels[1].spacing.x_um, 1.0, 0.01);
-  EXPECT_EQ(info.spacing_source, "tiff-resolution");
+  EXPECT_EQ(info.spacing_source, SpacingSource::kTiffResolution);
 }
 
 TEST_P(BothBackends, LevelZeroPixelsEqualLibvipsOwnCrop) {
@@ -212,7 +212,7 @@ TEST(SyntheticSpacing, SlideWithoutMppNeedsTheOverride) {
   OpenOptions with_mpp;
   with_mpp.mpp_override_um = 0.25;
   const auto reader = open_slide(slide, with_mpp);
-  EXPECT_EQ(reader->info().spacing_source, "user");
+  EXPECT_EQ(reader->info().spacing_source, SpacingSource::kUser);
   EXPECT_DOUBLE_EQ(reader->info().spacing.x_um, 0.25);
   EXPECT_EQ(reader->read_centered({256, 256}, {64, 64}, 0.5).rgb.size(), cv::Size(64, 64));
 }
@@ -221,7 +221,7 @@ TEST(SyntheticSpacing, UserOverrideWinsOverTheSlideMetadata) {
   OpenOptions options;
   options.mpp_override_um = 0.3;
   const auto reader = open_slide(small_lossless_slide(), options);
-  EXPECT_EQ(reader->info().spacing_source, "user");
+  EXPECT_EQ(reader->info().spacing_source, SpacingSource::kUser);
   EXPECT_DOUBLE_EQ(reader->info().levels[0].spacing.x_um, 0.3);
 }
 

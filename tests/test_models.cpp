@@ -25,8 +25,8 @@ ModelDescription tiny_hooknet() {
   d.geometry.branches = {{0.5, {220, 220}}, {8.0, {220, 220}}};
   d.geometry.output = {0.5, {6, 6}};
   d.classes = {{"background", 0, {255, 255, 255}}, {"tumour", 1, {200, 0, 0}}, {"stroma", 2, {}}};
-  d.filters = 2;
-  d.batch_norm = true;
+  d.network.filters = 2;
+  d.network.batch_norm = true;
   d.training_yaml = "{epochs: 1, note: test}";
   return d;
 }
@@ -183,9 +183,9 @@ TEST(NativeModel, SameSeedGivesSameWeightsAndProbabilitiesSumToOne) {
 TEST(NativeModel, SamePaddedUNetKeepsItsInputSizeAndEmbedsTheBottleneck) {
   ModelDescription d;
   d.architecture = "unet";
-  d.padding = Padding::kSame;
-  d.depth = 3;
-  d.filters = 2;
+  d.network.padding = Padding::kSame;
+  d.network.depth = 3;
+  d.network.filters = 2;
   d.geometry.branches = {{1.0, {32, 32}}};
   d.geometry.output = {1.0, {32, 32}};
   d.classes = {{"background", 0, {}}, {"nuclei", 1, {}}};
@@ -201,7 +201,7 @@ TEST(NativeModel, SamePaddedUNetKeepsItsInputSizeAndEmbedsTheBottleneck) {
 
 TEST(NativeModel, EntropyIsPerPixelAndDropoutIsOffAtInference) {
   ModelDescription d = tiny_hooknet();
-  d.dropout = 0.5;
+  d.network.dropout = 0.5;
   InferenceOptions options;
   options.entropy = true;
   auto model = create_native_model(d, options, 1);

@@ -195,7 +195,7 @@ SlideCheck normalize_and_check(const fs::path& slide, const std::string& target,
               0.01 * input->info().spacing.x_um);
   EXPECT_NEAR(output->info().spacing.y_um, input->info().spacing.y_um,
               0.01 * input->info().spacing.y_um);
-  EXPECT_EQ(output->info().spacing_source, "tiff-resolution");
+  EXPECT_EQ(output->info().spacing_source, SpacingSource::kTiffResolution);
 
   // Compare at 2 um/px: tissue by the input's own tissue pixels, background off the slide mask.
   const Size full = input->info().size();

@@ -33,10 +33,10 @@ namespace {
 slidestream::SlideInfo fake_slide_info(const std::string& name) {
   slidestream::SlideInfo info;
   info.path = "/slides/" + name + ".svs";
-  info.backend = "openslide";
+  info.backend = slidestream::Backend::kOpenSlide;
   info.vendor = "aperio";
   info.spacing = {0.5, 0.5};
-  info.spacing_source = "openslide.mpp";
+  info.spacing_source = slidestream::SpacingSource::kOpenSlideMpp;
   info.quickhash = "quickhash-" + name;
   info.levels = {{{4000, 3000}, 1.0, {0.5, 0.5}, {256, 256}},
                  {{1000, 750}, 4.0, {2.0, 2.0}, {256, 256}},

@@ -165,9 +165,9 @@ TEST(TrainLoop, BadDatasetsAreClearErrors) {
 fs::path tiny_unet(const TempDir& dir, const std::string& name, std::uint64_t seed) {
   ModelDescription description;
   description.architecture = "unet";
-  description.padding = Padding::kSame;
-  description.depth = 3;
-  description.filters = 2;
+  description.network.padding = Padding::kSame;
+  description.network.depth = 3;
+  description.network.filters = 2;
   description.geometry.branches = {BranchGeometry{4.0, Size{64, 64}}};
   description.geometry.output = BranchGeometry{4.0, Size{64, 64}};
   description.classes = {{"background", 0, {}}, {"tissue", 1, {}}};

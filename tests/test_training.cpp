@@ -12,6 +12,7 @@
 #include "slidestream/jobs/batch.hpp"
 #include "slidestream/jobs/evaluate.hpp"
 #include "slidestream/jobs/extract.hpp"
+#include "slidestream/models/description.hpp"
 #include "slidestream/training/augment.hpp"
 #include "slidestream/training/config.hpp"
 #include "slidestream/training/dataset.hpp"
@@ -24,6 +25,8 @@ namespace fs = std::filesystem;
 namespace slidestream {
 namespace {
 
+using testing::error_of;
+using testing::mentions;
 using testing::TempDir;
 
 // A small two-branch extraction (64 px at 0.5 and 2.0 um/px, output 32 px) of a region of the
@@ -75,6 +78,35 @@ TEST(TrainingConfig, UnknownKeysAndIllegalHookNetSizesAreConfigErrors) {
   EXPECT_EQ(code_of({"training.class_weights=[1, 2, 3]"}), ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.schedule=linear"}), ErrorCode::kInvalidConfig);
   EXPECT_EQ(code_of({"training.epochs=3"}), ErrorCode::kInternal);  // valid: nothing thrown
+}
+
+TEST(NativeNetwork, ModelYamlAndTrainConfigShareTheKeysAndTheirRanges) {
+  const fs::path config = fs::path(SLIDESTREAM_SOURCE_DIR) / "configs" / "unet-nuclei.yaml";
+  const TrainConfig trained = load_train_config(config, {"model.dropout=0.25"});
+  EXPECT_DOUBLE_EQ(trained.model.network.dropout, 0.25);
+  EXPECT_EQ(load_train_config(config, {}).model.network.batch_norm, NativeNetwork{}.batch_norm);
+  const Error train_error = error_of([&] { load_train_config(config, {"model.filters=0"}); });
+  EXPECT_EQ(train_error.code(), ErrorCode::kInvalidConfig);
+  EXPECT_TRUE(mentions(train_error, "model.filters") && mentions(train_error, "1..512"))
+      << train_error.what();
+
+  TempDir dir;
+  const std::string model =
+      "architecture: unet\n"
+      "branches: [{spacing_um: 2.0, size_px: 64}]\n"
+      "output: {spacing_um: 2.0, size_px: 64}\n"
+      "padding: same\n"
+      "classes: [{name: a, value: 0}, {name: b, value: 1}]\n";
+  // A model.yaml from before batch_norm existed has none; a new network has it.
+  EXPECT_FALSE(
+      load_model_description(write_text_file(dir, "old.yaml", model)).network.batch_norm);
+  EXPECT_TRUE(NativeNetwork{}.batch_norm);
+  const ModelDescription wide =
+      load_model_description(write_text_file(dir, "wide.yaml", model + "filters: 0\n"));
+  const Error model_error = error_of([&] { wide.validate(); });
+  EXPECT_EQ(model_error.code(), ErrorCode::kInvalidConfig);
+  EXPECT_TRUE(mentions(model_error, "filters") && mentions(model_error, "1..512"))
+      << model_error.what();
 }
 
 TEST(PatchDataset, ReaderReturnsTheExtractedPatchSetsWithLabels) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "config_reader.hpp"
+#include "native_network_keys.hpp"
 #include "slidestream/core.hpp"
 
 namespace fs = std::filesystem;
@@ -20,14 +21,11 @@ using config::config_error;
 using config::Node;
 
 void read_model(const Node& section, NetworkConfig& model) {
-  section.require_keys({"architecture", "filters", "depth", "batch_norm", "padding"});
+  std::set<std::string> known = native_network_keys();
+  known.insert("architecture");
+  section.require_keys(known);
   section.read("architecture", model.architecture);
-  section.read("filters", model.filters);
-  section.read("depth", model.depth);
-  section.read("batch_norm", model.batch_norm);
-  if (section["padding"].present()) {
-    model.padding = section["padding"].parsed(parse_padding);
-  }
+  read_native_network(section, model.network);
 }
 
 void read_augment(const Node& section, AugmentConfig& augment) {
@@ -82,10 +80,9 @@ void require(bool condition, const std::string& key, const std::string& problem)
 void NetworkConfig::validate() const {
   require(architecture == "hooknet" || architecture == "unet", "model.architecture",
           "'" + architecture + "' is not hooknet or unet");
-  require(filters >= 1 && filters <= 512, "model.filters", "must be 1..512");
-  require(depth >= 1 && depth <= 6, "model.depth", "must be 1..6");
-  require(architecture == "unet" || padding == Padding::kValid, "model.padding",
-          "HookNet uses valid convolutions only");
+  if (const auto problem = network.first_problem(architecture)) {
+    config_error("model." + problem->key, problem->problem);
+  }
 }
 
 void AugmentConfig::validate() const {
@@ -141,7 +138,7 @@ void TrainConfig::validate() const {
   if (model.architecture == "hooknet") {
     require(geometry.branches.size() >= 2, "geometry.branches",
             "HookNet needs a target and at least one context branch");
-    if (model.depth == 4) {
+    if (model.network.depth == 4) {
       geometry.validate_hooknet_sizes();
     }
   }

@@ -62,10 +62,7 @@ ModelDescription describe(const TrainConfig& config) {
   d.classes = config.classes;
   d.normalisation.mean = {0.5, 0.5, 0.5};
   d.normalisation.std = {0.25, 0.25, 0.25};
-  d.filters = config.model.filters;
-  d.depth = config.model.depth;
-  d.batch_norm = config.model.batch_norm;
-  d.padding = config.model.padding;
+  d.network = config.model.network;
   return d;
 }
 

@@ -15,7 +15,7 @@ namespace slidestream::detail {
 /// A spacing found in a slide's metadata, and where it was found.
 struct SpacingCandidate {
   Spacing spacing;
-  std::string source;  ///< e.g. "openslide.mpp", "tiff-resolution"
+  SpacingSource source;
 };
 
 /// Fills info.spacing, info.spacing_source and every level's spacing: the user's override when

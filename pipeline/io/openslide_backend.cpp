@@ -114,7 +114,7 @@ std::vector<SpacingCandidate> openslide_spacing_candidates(
   const auto mpp_x = property_number(properties, OPENSLIDE_PROPERTY_NAME_MPP_X);
   const auto mpp_y = property_number(properties, OPENSLIDE_PROPERTY_NAME_MPP_Y);
   if (mpp_x && mpp_y) {
-    candidates.push_back({Spacing{*mpp_x, *mpp_y}, "openslide.mpp"});
+    candidates.push_back({Spacing{*mpp_x, *mpp_y}, SpacingSource::kOpenSlideMpp});
   }
   // OpenSlide 3.4.1's generic-tiff driver does not turn resolution tags into openslide.mpp.
   const auto res_x = property_number(properties, "tiff.XResolution");
@@ -127,7 +127,7 @@ std::vector<SpacingCandidate> openslide_spacing_candidates(
     if (microns_per_unit > 0) {
       const double y = (res_y && *res_y > 0) ? *res_y : *res_x;
       candidates.push_back(
-          {Spacing{microns_per_unit / *res_x, microns_per_unit / y}, "tiff-resolution"});
+          {Spacing{microns_per_unit / *res_x, microns_per_unit / y}, SpacingSource::kTiffResolution});
     }
   }
   return candidates;
@@ -154,7 +154,7 @@ std::unique_ptr<SlideReader> open_with_openslide(const fs::path& path, const Ope
 
   SlideInfo info;
   info.path = path;
-  info.backend = "openslide";
+  info.backend = Backend::kOpenSlide;
   for (const char* const* name = openslide_get_property_names(handle.get()); *name != nullptr;
        ++name) {
     const char* value = openslide_get_property_value(handle.get(), *name);

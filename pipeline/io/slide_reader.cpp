@@ -25,11 +25,28 @@ Backend parse_backend(const std::string& name) {
   return parse_enum(kBackendNames, name, "backend", ErrorCode::kInvalidArgument);
 }
 
+constexpr EnumNames<SpacingSource, 7> kSpacingSourceNames{
+    {{SpacingSource::kNone, "none"},
+     {SpacingSource::kUser, "user"},
+     {SpacingSource::kOpenSlideMpp, "openslide.mpp"},
+     {SpacingSource::kTiffResolution, "tiff-resolution"},
+     {SpacingSource::kQptiffXml, "qptiff-xml"},
+     {SpacingSource::kAperioDescription, "aperio-description"},
+     {SpacingSource::kOmeXml, "ome-xml"}}};
+
+std::string spacing_source_name(SpacingSource source) {
+  return std::string(enum_name(kSpacingSourceNames, source));
+}
+
+SpacingSource parse_spacing_source(const std::string& name) {
+  return parse_enum(kSpacingSourceNames, name, "spacing source", ErrorCode::kCorruptData);
+}
+
 SlideReader::SlideReader(SlideInfo info, OpenOptions options)
     : info_(std::move(info)), options_(std::move(options)) {}
 
 void SlideReader::require_spacing_known() const {
-  if (info_.spacing_source == "none") {
+  if (info_.spacing_source == SpacingSource::kNone) {
     throw Error(
         ErrorCode::kMissingMetadata,
         "'" + info_.path.string() +

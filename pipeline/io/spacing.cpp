@@ -19,7 +19,7 @@ bool plausible(const Spacing& spacing) {
 
 std::string describe(const SpacingCandidate& candidate) {
   std::ostringstream text;
-  text << candidate.source << " = " << candidate.spacing.x_um << " x " << candidate.spacing.y_um
+  text << spacing_source_name(candidate.source) << " = " << candidate.spacing.x_um << " x " << candidate.spacing.y_um
        << " um/px";
   return text.str();
 }
@@ -54,13 +54,13 @@ void resolve_spacing(SlideInfo& info, const std::vector<SpacingCandidate>& candi
                    describe(*found));
     }
     info.spacing = Spacing{user, user};
-    info.spacing_source = "user";
+    info.spacing_source = SpacingSource::kUser;
   } else if (found != nullptr) {
     info.spacing = found->spacing;
     info.spacing_source = found->source;
   } else if (!options.require_spacing) {
     info.spacing = Spacing{0.0, 0.0};
-    info.spacing_source = "none";
+    info.spacing_source = SpacingSource::kNone;
   } else {
     throw Error(ErrorCode::kMissingMetadata,
                 "'" + info.path.string() + "' has no pixel spacing (MPP) in its metadata" +

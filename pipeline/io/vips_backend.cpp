@@ -378,17 +378,17 @@ std::vector<SpacingCandidate> vips_spacing_candidates(const std::string& descrip
   std::vector<SpacingCandidate> candidates;
   const std::string& xml = description;
   if (auto microns = to_number(xml_text(xml, "PixelSizeMicrons"))) {
-    candidates.push_back({Spacing{*microns, *microns}, "qptiff-xml"});
+    candidates.push_back({Spacing{*microns, *microns}, SpacingSource::kQptiffXml});
   }
   // Aperio SVS forced through libvips: "... |MPP = 0.4990|AppMag = 20|...".
   if (const size_t mpp = xml.find("|MPP = ");
       xml.rfind("Aperio", 0) == 0 && mpp != std::string::npos) {
     if (auto microns = to_number(xml.substr(mpp + 7, xml.find('|', mpp + 7) - mpp - 7))) {
-      candidates.push_back({Spacing{*microns, *microns}, "aperio-description"});
+      candidates.push_back({Spacing{*microns, *microns}, SpacingSource::kAperioDescription});
     }
   }
   if (tiff_resolution_um) {
-    candidates.push_back({*tiff_resolution_um, "tiff-resolution"});
+    candidates.push_back({*tiff_resolution_um, SpacingSource::kTiffResolution});
   }
   if (xml.find("<OME") != std::string::npos) {
     const auto x = to_number(xml_attribute(xml, "PhysicalSizeX"));
@@ -396,7 +396,7 @@ std::vector<SpacingCandidate> vips_spacing_candidates(const std::string& descrip
     const std::string unit = xml_attribute(xml, "PhysicalSizeXUnit");
     const double to_um = unit == "nm" ? 1e-3 : unit == "mm" ? 1e3 : unit == "cm" ? 1e4 : 1.0;
     if (x) {
-      candidates.push_back({Spacing{*x * to_um, y.value_or(*x) * to_um}, "ome-xml"});
+      candidates.push_back({Spacing{*x * to_um, y.value_or(*x) * to_um}, SpacingSource::kOmeXml});
     }
   }
   return candidates;
@@ -425,7 +425,7 @@ std::unique_ptr<SlideReader> open_with_vips(const fs::path& path, const OpenOpti
 
     SlideInfo info;
     info.path = path;
-    info.backend = "vips";
+    info.backend = Backend::kVips;
     info.properties = properties_of(page0.image);
     info.vendor = page0.description.find("PerkinElmer-QPI") != std::string::npos ? "qptiff"
                   : page0.description.find("<OME") != std::string::npos          ? "ome-tiff"

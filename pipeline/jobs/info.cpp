@@ -10,17 +10,17 @@ std::string slide_info_json(const SlideInfo& info) {
   nlohmann::ordered_json json;
   json["schema"] = "slidestream.info/1";
   json["path"] = info.path.string();
-  json["backend"] = info.backend;
+  json["backend"] = backend_name(info.backend);
   json["vendor"] = info.vendor;
   json["width"] = info.size().width;
   json["height"] = info.size().height;
-  const bool known = info.spacing_source != "none";
+  const bool known = info.spacing_source != SpacingSource::kNone;
   const auto microns = [known](double um) {
     return known ? nlohmann::ordered_json(um) : nlohmann::ordered_json(nullptr);
   };
   json["mpp"] = {{"x", microns(info.spacing.x_um)},
                  {"y", microns(info.spacing.y_um)},
-                 {"source", info.spacing_source},
+                 {"source", spacing_source_name(info.spacing_source)},
                  {"anisotropic", info.spacing.is_anisotropic()}};
   json["objective_power"] =
       info.objective_power ? nlohmann::ordered_json(*info.objective_power) : nullptr;
@@ -49,14 +49,14 @@ std::string slide_info_json(const SlideInfo& info) {
 std::string slide_info_text(const SlideInfo& info) {
   std::ostringstream text;
   text << "slide      " << info.path.string() << "\n"
-       << "format     " << info.vendor << " (backend " << info.backend << ")\n"
+       << "format     " << info.vendor << " (backend " << backend_name(info.backend) << ")\n"
        << "size       " << info.size().width << " x " << info.size().height << " px\n"
        << "mpp        ";
-  if (info.spacing_source == "none") {
+  if (info.spacing_source == SpacingSource::kNone) {
     text << "unknown (from none): the metadata has no usable spacing; pass --mpp\n";
   } else {
     text << info.spacing.x_um << " x " << info.spacing.y_um << " um/px (from "
-         << info.spacing_source << (info.spacing.is_anisotropic() ? ", ANISOTROPIC" : "") << ")\n";
+         << spacing_source_name(info.spacing_source) << (info.spacing.is_anisotropic() ? ", ANISOTROPIC" : "") << ")\n";
   }
   if (info.objective_power) {
     text << "objective  " << *info.objective_power << "x\n";
@@ -72,7 +72,7 @@ std::string slide_info_text(const SlideInfo& info) {
     text << "  " << std::setw(5) << i << std::setw(11) << level.size.width << std::setw(11)
          << level.size.height << std::setw(12) << std::fixed << std::setprecision(3)
          << level.downsample << std::setw(8) << std::setprecision(4);
-    if (info.spacing_source == "none") {
+    if (info.spacing_source == SpacingSource::kNone) {
       text << "-";
     } else {
       text << level.spacing.x_um;

@@ -109,7 +109,7 @@ void write_sidecar(const ReadJob& job, const SlideInfo& info, const Patch& patch
                     {"height", patch.fov_l0.height}};
   json["level"] = patch.level;
   json["slide_mpp"] = {
-      {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", info.spacing_source}};
+      {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", spacing_source_name(info.spacing_source)}};
   json["valid_fraction"] =
       static_cast<double>(cv::countNonZero(patch.valid)) / static_cast<double>(patch.valid.total());
   std::ofstream file(sidecar_file);
@@ -146,7 +146,7 @@ ReadResult run_read(const ReadJob& job) {
   result.sidecar = job.sidecar_path();
   spdlog::info("wrote {} ({}x{} px at {} um/px from level {}, mpp from {})", job.output.string(),
                job.size_px.width, job.size_px.height, result.patch.spacing_um, result.patch.level,
-               reader->info().spacing_source);
+               spacing_source_name(reader->info().spacing_source));
   return result;
 }
 

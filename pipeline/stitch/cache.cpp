@@ -73,7 +73,7 @@ json record_json(const PredictionRecord& record) {
           {"slide_path", slide.path.string()},
           {"slide_size", size_json(slide.size())},
           {"slide_spacing_um", {slide.spacing.x_um, slide.spacing.y_um}},
-          {"spacing_source", slide.spacing_source},
+          {"spacing_source", spacing_source_name(slide.spacing_source)},
           {"quickhash", slide.quickhash},
           {"model_sha256", record.model_sha256},
           {"model_architecture", record.model_architecture},
@@ -91,7 +91,8 @@ PredictionRecord record_from(const json& value) {
   record.slide.spacing = Spacing{value.at("slide_spacing_um").at(0).get<double>(),
                                  value.at("slide_spacing_um").at(1).get<double>()};
   record.slide.levels.front().spacing = record.slide.spacing;
-  record.slide.spacing_source = value.at("spacing_source").get<std::string>();
+  record.slide.spacing_source =
+      parse_spacing_source(value.at("spacing_source").get<std::string>());
   record.slide.quickhash = value.at("quickhash").get<std::string>();
   record.model_sha256 = value.at("model_sha256").get<std::string>();
   record.model_architecture = value.at("model_architecture").get<std::string>();
@@ -112,7 +113,7 @@ void detail::write_prediction_record(h5::File& file, const PredictionLayout& lay
   file.set_attribute("spacing_um", layout.spacing_um);
   file.set_attribute("slide_id", record.slide_id);
   file.set_attribute("slide_path", record.slide.path.string());
-  file.set_attribute("spacing_source", record.slide.spacing_source);
+  file.set_attribute("spacing_source", spacing_source_name(record.slide.spacing_source));
   file.set_attribute("model_sha256", record.model_sha256);
   file.set_attribute("config_yaml", record.config_yaml);
   file.set_attribute("tiles_processed", static_cast<std::int64_t>(stats.tiles));

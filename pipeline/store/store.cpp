@@ -189,7 +189,7 @@ void write_slide_attributes(const SlideRecord& record, h5::Group& group) {
   group.set_attribute("slide_path", info.path.string());
   group.set_attribute("quickhash", info.quickhash);
   group.set_attribute("mpp", std::array<double, 2>{info.spacing.x_um, info.spacing.y_um});
-  group.set_attribute("mpp_source", info.spacing_source);
+  group.set_attribute("mpp_source", spacing_source_name(info.spacing_source));
   group.set_attribute("config_yaml", record.config_yaml);
   group.set_attribute("complete", std::int64_t{0});
   group.set_attribute("output_spacing_um", out.spacing_um);

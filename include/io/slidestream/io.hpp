@@ -48,15 +48,31 @@ struct AssociatedImage {
   Size size;
 };
 
+/// Where a slide's pixel spacing came from, recorded with every output (`spacing_source`,
+/// `mpp_source`). The names are those outputs' values.
+enum class SpacingSource {
+  kNone,               ///< "none": no usable spacing (opened without requiring one)
+  kUser,               ///< "user": --mpp
+  kOpenSlideMpp,       ///< "openslide.mpp": OpenSlide's openslide.mpp-x/y
+  kTiffResolution,     ///< "tiff-resolution": TIFF XResolution/YResolution with a unit
+  kQptiffXml,          ///< "qptiff-xml": a Vectra QPTIFF's ScanProfile XML
+  kAperioDescription,  ///< "aperio-description": MPP in an Aperio ImageDescription
+  kOmeXml,             ///< "ome-xml": OME-XML PhysicalSizeX/Y
+};
+
+/// The output name of `source` ("openslide.mpp", ...).
+std::string spacing_source_name(SpacingSource source);
+/// Parses an output name back (a cache record); throws kCorruptData for anything else.
+SpacingSource parse_spacing_source(const std::string& name);
+
 /// Everything `slidestream info` reports. Every output records `spacing` and `spacing_source`.
 struct SlideInfo {
   std::filesystem::path path;
-  std::string backend;  ///< "openslide" or "vips"
+  Backend backend = Backend::kAuto;  ///< the backend that opened it (openslide or vips)
   std::string vendor;   ///< e.g. "aperio", "hamamatsu", "generic-tiff", "qptiff", "png"
   std::vector<Level> levels;
   Spacing spacing;  ///< level-0 um/px
-  std::string
-      spacing_source;  ///< "openslide.mpp", "tiff-resolution", "qptiff-xml", "ome-xml", "user"
+  SpacingSource spacing_source = SpacingSource::kNone;
   std::optional<double> objective_power;
   std::vector<AssociatedImage> associated_images;
   std::string quickhash;     ///< openslide.quickhash-1, empty when the backend has none

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,28 @@ struct Normalisation {
   std::vector<double> std{1.0, 1.0, 1.0};
 };
 
+/// A key of a YAML file and what is wrong with its value.
+struct KeyProblem {
+  std::string key;
+  std::string problem;
+};
+
+/// A native network's shape (HookNet or U-Net): the top-level keys of model.yaml and the
+/// `model:` section of a train config (docs/FORMATS.md). The defaults are a new network's; a
+/// model.yaml without `batch_norm` predates that key and its network has none.
+struct NativeNetwork {
+  int filters = 16;                   ///< f: a level d of the U-Net has f * 2^d channels
+  int depth = 4;                      ///< poolings per branch (HookNet's size rule assumes 4)
+  bool batch_norm = true;             ///< BatchNorm after every 3x3 convolution (after its ReLU)
+  Padding padding = Padding::kValid;  ///< same: U-Net only
+  double dropout = 0.0;               ///< dropout probability after each bottleneck (training only)
+
+  /// The first key out of range for `architecture` (filters 1..512, depth 1..6, dropout in
+  /// [0, 1), valid padding for a HookNet); none when all are legal. Each file that holds these
+  /// keys reports the problem its own way.
+  std::optional<KeyProblem> first_problem(const std::string& architecture) const;
+};
+
 /// The content of a model directory's `model.yaml` (schema in docs/FORMATS.md,
 /// "Model directory"). Sizes are px, spacings um/px.
 struct ModelDescription {
@@ -24,12 +47,7 @@ struct ModelDescription {
   ModelGeometry geometry;                ///< branches (0 = target) and output
   std::vector<LabelClass> classes;       ///< channel order of the logits
   Normalisation normalisation;
-  // Native networks only (ignored for TorchScript):
-  int filters = 16;                   ///< f: a level d of the U-Net has f * 2^d channels
-  int depth = 4;                      ///< poolings per branch
-  bool batch_norm = false;            ///< BatchNorm after every 3x3 convolution (after its ReLU)
-  Padding padding = Padding::kValid;  ///< same: U-Net only
-  double dropout = 0.0;               ///< dropout probability after each bottleneck (training only)
+  NativeNetwork network;  ///< native networks only (ignored for TorchScript)
   std::string weights_file = "weights.pt";
   std::string weights_sha256;  ///< hex, lower case
   /// `training:` as YAML text (a free map: data, config, epochs, Dice...); empty when absent.

@@ -10,17 +10,15 @@
 
 #include "slidestream/label_class.hpp"
 #include "slidestream/model_geometry.hpp"
+#include "slidestream/models/description.hpp"
 
 namespace slidestream {
 
 /// The network to build (`model:` section of a train config).
 struct NetworkConfig {
   std::string architecture = "hooknet";  ///< "hooknet" or "unet"
-  int filters = 16;                      ///< filters of the first level; level d has f * 2^d
-  int depth = 4;                         ///< encoder levels (HookNet's size rule assumes 4)
-  bool batch_norm = true;
-  Padding padding = Padding::kValid;  ///< same: U-Net only
-  void validate() const;              ///< throws kInvalidConfig naming the key
+  NativeNetwork network;                 ///< the other `model:` keys, as model.yaml has them
+  void validate() const;                 ///< throws kInvalidConfig naming the key
 };
 
 /// Augmentation (`training.augment:`). The same random draw is applied to every branch of a patch
