@@ -104,7 +104,7 @@ std::vector<double> read_triplet(const Node& node) {
 }
 
 ModelDescription parse_description(const Node& root) {
-  std::set<std::string> known{"format",  "architecture", "branches", "output",   "classes",
+  std::set<std::string> known{"format",  "architecture", "branches",  "output",       "classes",
                               "weights", "training",     "embedding", "normalisation"};
   known.insert(native_network_keys().begin(), native_network_keys().end());
   root.require_keys(known);
@@ -239,8 +239,8 @@ void validate_native_sizes(const ModelDescription& d) {
       const auto [below, above] = nearest_legal_sizes(size.width, d.network.depth, valid);
       std::ostringstream text;
       text << "branches[" << b << "].size_px " << size.width << "x" << size.height
-           << " is not a legal input of a depth-" << d.network.depth << " " << d.architecture << " ("
-           << padding_name(d.network.padding) << " 3x3 convolutions; square"
+           << " is not a legal input of a depth-" << d.network.depth << " " << d.architecture
+           << " (" << padding_name(d.network.padding) << " 3x3 convolutions; square"
            << (valid && d.network.depth == 4 ? ", 32k + 124 px, output = input - 214" : "")
            << "); the nearest legal sizes are " << below << " and " << above;
       fail("branches", text.str());
@@ -263,7 +263,8 @@ void validate_native_sizes(const ModelDescription& d) {
 void validate_hooks(const ModelDescription& d) {
   const auto& branches = d.geometry.branches;
   for (size_t b = 0; b + 1 < branches.size(); ++b) {
-    const HookSpec hook = hooknet_hook(branches[b].spacing_um, branches[b + 1].spacing_um, d.network.depth);
+    const HookSpec hook =
+        hooknet_hook(branches[b].spacing_um, branches[b + 1].spacing_um, d.network.depth);
     const auto target =
         unet_level_size(branches[b].size_px.width, d.network.depth, true, hook.target_level);
     const auto context =

@@ -78,7 +78,9 @@ class TorchModel : public SegmentationModel {
 
   const ModelGeometry& geometry() const override { return description_.geometry; }
   const std::vector<LabelClass>& classes() const override { return description_.classes; }
-  bool valid_convolutions() const override { return description_.network.padding == Padding::kValid; }
+  bool valid_convolutions() const override {
+    return description_.network.padding == Padding::kValid;
+  }
   std::string architecture() const override { return description_.architecture; }
   std::string weights_sha256() const override { return description_.weights_sha256; }
   std::string device() const override { return device_.str(); }

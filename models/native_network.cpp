@@ -1,7 +1,6 @@
 // NativeNetwork: its range checks and its keys in model.yaml and the train config.
-#include "native_network_keys.hpp"
-
 #include "config_reader.hpp"
+#include "native_network_keys.hpp"
 
 namespace slidestream {
 

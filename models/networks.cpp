@@ -57,22 +57,22 @@ BranchImpl::BranchImpl(const ModelDescription& description, int hook_level, int 
       hook_level_(hook_level) {
   int in_channels = 3;
   for (int d = 0; d < depth_; ++d) {
-    encoder_.emplace_back(
-        register_module("encoder" + std::to_string(d),
-                        ConvBlock(in_channels, channels(d), valid_, description.network.batch_norm)));
+    encoder_.emplace_back(register_module(
+        "encoder" + std::to_string(d),
+        ConvBlock(in_channels, channels(d), valid_, description.network.batch_norm)));
     in_channels = channels(d);
   }
-  bottleneck_ = register_module(
-      "bottleneck", ConvBlock(in_channels, channels(depth_), valid_, description.network.batch_norm));
+  bottleneck_ = register_module("bottleneck", ConvBlock(in_channels, channels(depth_), valid_,
+                                                        description.network.batch_norm));
   up_.resize(static_cast<size_t>(depth_), nullptr);
   decoder_.resize(static_cast<size_t>(depth_), nullptr);
   for (int d = depth_ - 1; d >= 0; --d) {
     const int up_in = channels(d + 1) + (d + 1 == hook_level_ ? hook_channels : 0);
     up_[static_cast<size_t>(d)] =
         register_module("up" + std::to_string(d), conv3x3(up_in, channels(d), valid_));
-    decoder_[static_cast<size_t>(d)] =
-        register_module("decoder" + std::to_string(d),
-                        ConvBlock(2 * channels(d), channels(d), valid_, description.network.batch_norm));
+    decoder_[static_cast<size_t>(d)] = register_module(
+        "decoder" + std::to_string(d),
+        ConvBlock(2 * channels(d), channels(d), valid_, description.network.batch_norm));
   }
 }
 
@@ -117,8 +117,8 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelDescription& description)
     : description_(description) {
   const auto& geometry = description.geometry.branches;
   for (size_t b = 0; b + 1 < geometry.size(); ++b) {
-    hooks_.push_back(
-        hooknet_hook(geometry[b].spacing_um, geometry[b + 1].spacing_um, description.network.depth));
+    hooks_.push_back(hooknet_hook(geometry[b].spacing_um, geometry[b + 1].spacing_um,
+                                  description.network.depth));
   }
   for (size_t b = 0; b < geometry.size(); ++b) {
     const bool hooked = b < hooks_.size();
@@ -126,10 +126,11 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelDescription& description)
     const int hook_channels = hooked ? (description.network.filters << hooks_[b].context_level) : 0;
     branches_.emplace_back(register_module("branch" + std::to_string(b),
                                            Branch(description, hook_level, hook_channels)));
-    heads_.emplace_back(register_module(
-        "head" + std::to_string(b),
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(
-            description.network.filters, static_cast<std::int64_t>(description.classes.size()), 1))));
+    heads_.emplace_back(
+        register_module("head" + std::to_string(b),
+                        torch::nn::Conv2d(torch::nn::Conv2dOptions(
+                            description.network.filters,
+                            static_cast<std::int64_t>(description.classes.size()), 1))));
   }
   for (auto& module : modules(/*include_self=*/false)) {
     if (auto* conv = module->as<torch::nn::Conv2d>()) {

@@ -98,8 +98,7 @@ TEST(NativeNetwork, ModelYamlAndTrainConfigShareTheKeysAndTheirRanges) {
       "padding: same\n"
       "classes: [{name: a, value: 0}, {name: b, value: 1}]\n";
   // A model.yaml from before batch_norm existed has none; a new network has it.
-  EXPECT_FALSE(
-      load_model_description(write_text_file(dir, "old.yaml", model)).network.batch_norm);
+  EXPECT_FALSE(load_model_description(write_text_file(dir, "old.yaml", model)).network.batch_norm);
   EXPECT_TRUE(NativeNetwork{}.batch_norm);
   const ModelDescription wide =
       load_model_description(write_text_file(dir, "wide.yaml", model + "filters: 0\n"));

@@ -126,8 +126,8 @@ std::vector<SpacingCandidate> openslide_spacing_candidates(
                                                                  : 0.0;
     if (microns_per_unit > 0) {
       const double y = (res_y && *res_y > 0) ? *res_y : *res_x;
-      candidates.push_back(
-          {Spacing{microns_per_unit / *res_x, microns_per_unit / y}, SpacingSource::kTiffResolution});
+      candidates.push_back({Spacing{microns_per_unit / *res_x, microns_per_unit / y},
+                            SpacingSource::kTiffResolution});
     }
   }
   return candidates;

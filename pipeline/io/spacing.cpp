@@ -19,8 +19,8 @@ bool plausible(const Spacing& spacing) {
 
 std::string describe(const SpacingCandidate& candidate) {
   std::ostringstream text;
-  text << spacing_source_name(candidate.source) << " = " << candidate.spacing.x_um << " x " << candidate.spacing.y_um
-       << " um/px";
+  text << spacing_source_name(candidate.source) << " = " << candidate.spacing.x_um << " x "
+       << candidate.spacing.y_um << " um/px";
   return text.str();
 }
 

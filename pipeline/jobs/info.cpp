@@ -56,7 +56,8 @@ std::string slide_info_text(const SlideInfo& info) {
     text << "unknown (from none): the metadata has no usable spacing; pass --mpp\n";
   } else {
     text << info.spacing.x_um << " x " << info.spacing.y_um << " um/px (from "
-         << spacing_source_name(info.spacing_source) << (info.spacing.is_anisotropic() ? ", ANISOTROPIC" : "") << ")\n";
+         << spacing_source_name(info.spacing_source)
+         << (info.spacing.is_anisotropic() ? ", ANISOTROPIC" : "") << ")\n";
   }
   if (info.objective_power) {
     text << "objective  " << *info.objective_power << "x\n";

@@ -108,8 +108,9 @@ void write_sidecar(const ReadJob& job, const SlideInfo& info, const Patch& patch
                     {"width", patch.fov_l0.width},
                     {"height", patch.fov_l0.height}};
   json["level"] = patch.level;
-  json["slide_mpp"] = {
-      {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", spacing_source_name(info.spacing_source)}};
+  json["slide_mpp"] = {{"x", info.spacing.x_um},
+                       {"y", info.spacing.y_um},
+                       {"source", spacing_source_name(info.spacing_source)}};
   json["valid_fraction"] =
       static_cast<double>(cv::countNonZero(patch.valid)) / static_cast<double>(patch.valid.total());
   std::ofstream file(sidecar_file);

@@ -22,8 +22,9 @@ nlohmann::ordered_json tissue_report(const TissueJob& job, const SlideInfo& info
   json["slide"] = info.path.string();
   json["quickhash"] = info.quickhash.empty() ? nlohmann::ordered_json(nullptr)
                                              : nlohmann::ordered_json(info.quickhash);
-  json["slide_mpp"] = {
-      {"x", info.spacing.x_um}, {"y", info.spacing.y_um}, {"source", spacing_source_name(info.spacing_source)}};
+  json["slide_mpp"] = {{"x", info.spacing.x_um},
+                       {"y", info.spacing.y_um},
+                       {"source", spacing_source_name(info.spacing_source)}};
   json["output"] = job.output.string();
   json["spacing_um"] = mask.spacing_um;
   json["width"] = mask.mask.cols;

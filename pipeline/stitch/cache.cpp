@@ -91,8 +91,7 @@ PredictionRecord record_from(const json& value) {
   record.slide.spacing = Spacing{value.at("slide_spacing_um").at(0).get<double>(),
                                  value.at("slide_spacing_um").at(1).get<double>()};
   record.slide.levels.front().spacing = record.slide.spacing;
-  record.slide.spacing_source =
-      parse_spacing_source(value.at("spacing_source").get<std::string>());
+  record.slide.spacing_source = parse_spacing_source(value.at("spacing_source").get<std::string>());
   record.slide.quickhash = value.at("quickhash").get<std::string>();
   record.model_sha256 = value.at("model_sha256").get<std::string>();
   record.model_architecture = value.at("model_architecture").get<std::string>();

@@ -75,7 +75,8 @@ void check_resolution(const std::vector<detail::SpacingCandidate>& candidates,
             spacing.x_um >= kMinPlausibleSpacingUm && spacing.x_um <= kMaxPlausibleSpacingUm &&
             spacing.y_um >= kMinPlausibleSpacingUm && spacing.y_um <= kMaxPlausibleSpacingUm;
         if (info.spacing_source != SpacingSource::kNone && !plausible) {
-          fuzz::finding("resolved an implausible spacing from " + spacing_source_name(info.spacing_source));
+          fuzz::finding("resolved an implausible spacing from " +
+                        spacing_source_name(info.spacing_source));
         }
       },
       {ErrorCode::kMissingMetadata, ErrorCode::kInvalidArgument});

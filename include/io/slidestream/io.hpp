@@ -69,7 +69,7 @@ SpacingSource parse_spacing_source(const std::string& name);
 struct SlideInfo {
   std::filesystem::path path;
   Backend backend = Backend::kAuto;  ///< the backend that opened it (openslide or vips)
-  std::string vendor;   ///< e.g. "aperio", "hamamatsu", "generic-tiff", "qptiff", "png"
+  std::string vendor;  ///< e.g. "aperio", "hamamatsu", "generic-tiff", "qptiff", "png"
   std::vector<Level> levels;
   Spacing spacing;  ///< level-0 um/px
   SpacingSource spacing_source = SpacingSource::kNone;
