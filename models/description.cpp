@@ -48,6 +48,12 @@ std::vector<std::vector<float>> SegmentationModel::embed(const std::vector<const
               architecture() + " models expose no embedding; use a native HookNet or U-Net");
 }
 
+void SegmentationModel::use_geometry(const ModelGeometry&) {
+  throw Error(ErrorCode::kModelError, "a " + architecture() +
+                                          " model runs at its model.yaml geometry only (its "
+                                          "graph may fix the input sizes)");
+}
+
 void SegmentationModel::save(const fs::path& dir) const {
   throw Error(ErrorCode::kModelError, "cannot save a " + architecture() + " model to '" +
                                           dir.string() +
@@ -265,11 +271,8 @@ void validate_hooks(const ModelDescription& d) {
   for (size_t b = 0; b + 1 < branches.size(); ++b) {
     const HookSpec hook =
         hooknet_hook(branches[b].spacing_um, branches[b + 1].spacing_um, d.network.depth);
-    const auto target =
-        unet_level_size(branches[b].size_px.width, d.network.depth, true, hook.target_level);
-    const auto context =
-        unet_level_size(branches[b + 1].size_px.width, d.network.depth, true, hook.context_level);
-    if (!target || !context || *context < *target || (*context - *target) % 2 != 0) {
+    if (!hook_fits(branches[b].size_px.width, branches[b + 1].size_px.width, d.network.depth,
+                   hook)) {
       fail("branches", "the hook from branch " + std::to_string(b + 1) + " into branch " +
                            std::to_string(b) +
                            " needs a context map at least as large as the "

@@ -12,6 +12,7 @@
 #include "slidestream/core.hpp"
 #include "slidestream/models/description.hpp"
 #include "slidestream/models/model.hpp"
+#include "slidestream/models/shapes.hpp"
 
 namespace slidestream {
 
@@ -52,6 +53,7 @@ class TorchModel : public SegmentationModel {
  public:
   TorchModel(ModelDescription description, const InferenceOptions& options)
       : description_(std::move(description)),
+        geometry_(description_.geometry),
         options_(options),
         device_(resolve_device(options.device)) {
     options_.validate();
@@ -76,7 +78,7 @@ class TorchModel : public SegmentationModel {
                .to(device_);
   }
 
-  const ModelGeometry& geometry() const override { return description_.geometry; }
+  const ModelGeometry& geometry() const override { return geometry_; }
   const std::vector<LabelClass>& classes() const override { return description_.classes; }
   bool valid_convolutions() const override {
     return description_.network.padding == Padding::kValid;
@@ -113,7 +115,7 @@ class TorchModel : public SegmentationModel {
   /// One all-zero input per branch, batch 1.
   std::vector<torch::Tensor> zero_inputs() const {
     std::vector<torch::Tensor> inputs;
-    for (const auto& branch : description_.geometry.branches) {
+    for (const auto& branch : geometry_.branches) {
       inputs.push_back(torch::zeros({1, 3, branch.size_px.height, branch.size_px.width},
                                     torch::TensorOptions().device(device_).dtype(dtype_)));
     }
@@ -133,7 +135,7 @@ class TorchModel : public SegmentationModel {
 
   torch::Tensor checked_logits(const std::vector<torch::Tensor>& inputs) {
     torch::Tensor out = logits(inputs);
-    const Size size = description_.geometry.output.size_px;
+    const Size size = geometry_.output.size_px;
     const auto classes = static_cast<std::int64_t>(description_.classes.size());
     if (out.dim() != 4 || out.size(1) != classes || out.size(2) != size.height ||
         out.size(3) != size.width) {
@@ -149,8 +151,8 @@ class TorchModel : public SegmentationModel {
   std::vector<torch::Tensor> input_tensors(const std::vector<const PatchSet*>& batch) const {
     std::vector<torch::Tensor> inputs;
     const auto count = static_cast<std::int64_t>(batch.size());
-    for (size_t b = 0; b < description_.geometry.branches.size(); ++b) {
-      const Size size = description_.geometry.branches[b].size_px;
+    for (size_t b = 0; b < geometry_.branches.size(); ++b) {
+      const Size size = geometry_.branches[b].size_px;
       torch::Tensor pixels = torch::empty({count, size.height, size.width, 3}, torch::kUInt8);
       for (std::int64_t n = 0; n < count; ++n) {
         const PatchSet& set = *batch[static_cast<size_t>(n)];
@@ -203,6 +205,7 @@ class TorchModel : public SegmentationModel {
   }
 
   ModelDescription description_;
+  ModelGeometry geometry_;  ///< what predict() runs at: the training geometry or use_geometry()'s
   InferenceOptions options_;
   torch::Device device_;
   torch::Dtype dtype_ = torch::kFloat;
@@ -221,6 +224,12 @@ class NativeModel final : public TorchModel {
   }
 
   int embedding_size() const override { return net_->embedding_size(); }
+
+  bool fully_convolutional() const override { return true; }
+  void use_geometry(const ModelGeometry& geometry) override {
+    validate_inference_geometry(description_, geometry);
+    geometry_ = geometry;
+  }
 
   std::vector<std::vector<float>> embed(const std::vector<const PatchSet*>& batch) override {
     if (batch.empty()) {

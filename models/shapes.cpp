@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
 
 #include "slidestream/core.hpp"
 
@@ -86,6 +87,26 @@ std::pair<std::int64_t, std::int64_t> nearest_legal_sizes(std::int64_t input_px,
   return {below, above};
 }
 
+std::optional<std::int64_t> largest_input_for_output(std::int64_t output_px, int depth,
+                                                     bool valid) {
+  // The border (input - output) of a valid network is the same for every legal input.
+  std::int64_t smallest = 1;
+  const std::int64_t limit = (std::int64_t{1} << depth) * 64 + 4096;
+  while (smallest < limit && !unet_output_size(smallest, depth, valid)) {
+    ++smallest;
+  }
+  const auto smallest_output = unet_output_size(smallest, depth, valid);
+  if (!smallest_output || *smallest_output > output_px) {
+    return std::nullopt;
+  }
+  for (std::int64_t input = output_px + (smallest - *smallest_output); input >= smallest; --input) {
+    if (const auto output = unet_output_size(input, depth, valid); output && *output <= output_px) {
+      return input;
+    }
+  }
+  return smallest;
+}
+
 HookSpec hooknet_hook(double target_um, double context_um, int depth) {
   if (!(target_um > 0) || !(context_um > 0)) {
     throw Error(ErrorCode::kInvalidConfig, "HookNet branch spacings must be positive (um/px)");
@@ -113,6 +134,81 @@ HookSpec hooknet_hook(double target_um, double context_um, int depth) {
        << depth << ", so the context spacing must be the target's times 1, 2, 4, ... "
        << (1 << depth) << " (change geometry.branches[].spacing_um or the depth)";
   throw Error(ErrorCode::kInvalidConfig, text.str());
+}
+
+bool hook_fits(std::int64_t target_px, std::int64_t context_px, int depth, const HookSpec& hook) {
+  const auto target = unet_level_size(target_px, depth, true, hook.target_level);
+  const auto context = unet_level_size(context_px, depth, true, hook.context_level);
+  return target && context && *context >= *target && (*context - *target) % 2 == 0;
+}
+
+ModelGeometry inference_geometry(const ModelDescription& description, std::int64_t output_px) {
+  const ModelGeometry& training = description.geometry;
+  const int depth = description.network.depth;
+  const bool valid = description.network.padding == Padding::kValid;
+  const std::int64_t training_input = training.branches.front().size_px.width;
+  const auto input = largest_input_for_output(output_px, depth, valid);
+  if (!input || *input <= training_input) {
+    return training;
+  }
+  ModelGeometry geometry = training;
+  geometry.branches.front().size_px = Size{*input, *input};
+  const std::int64_t output = *unet_output_size(*input, depth, valid);
+  geometry.output.size_px = Size{output, output};
+  const double target_um = training.branches.front().spacing_um;
+  for (std::size_t b = 1; b < geometry.branches.size(); ++b) {
+    BranchGeometry& context = geometry.branches[b];
+    const double growth =
+        static_cast<double>(*input - training_input) * target_um / context.spacing_um;
+    auto size = static_cast<std::int64_t>(
+        std::ceil(static_cast<double>(training.branches[b].size_px.width) + growth - 1e-9));
+    const HookSpec hook =
+        hooknet_hook(geometry.branches[b - 1].spacing_um, context.spacing_um, depth);
+    const std::int64_t finer = geometry.branches[b - 1].size_px.width;
+    while (!unet_output_size(size, depth, valid) || !hook_fits(finer, size, depth, hook)) {
+      ++size;
+    }
+    context.size_px = Size{size, size};
+  }
+  return geometry;
+}
+
+void validate_inference_geometry(const ModelDescription& description,
+                                 const ModelGeometry& geometry) {
+  const ModelGeometry& training = description.geometry;
+  const int depth = description.network.depth;
+  const bool valid = description.network.padding == Padding::kValid;
+  auto fail = [](const std::string& problem) {
+    throw Error(ErrorCode::kModelError, "inference geometry: " + problem);
+  };
+  if (geometry.branches.size() != training.branches.size()) {
+    fail("needs the model's " + std::to_string(training.branches.size()) + " branches");
+  }
+  for (std::size_t b = 0; b < geometry.branches.size(); ++b) {
+    const BranchGeometry& branch = geometry.branches[b];
+    if (std::abs(branch.spacing_um - training.branches[b].spacing_um) >
+        1e-9 * training.branches[b].spacing_um) {
+      fail("branch " + std::to_string(b) + " must keep the training spacing");
+    }
+    if (branch.size_px.width != branch.size_px.height ||
+        !unet_output_size(branch.size_px.width, depth, valid)) {
+      fail("branch " + std::to_string(b) + " size " + std::to_string(branch.size_px.width) +
+           " px is not a legal square input of the network");
+    }
+    if (b > 0 &&
+        !hook_fits(geometry.branches[b - 1].size_px.width, branch.size_px.width, depth,
+                   hooknet_hook(geometry.branches[b - 1].spacing_um, branch.spacing_um, depth))) {
+      fail("the context of branch " + std::to_string(b) + " does not cover its hook");
+    }
+  }
+  const std::int64_t output =
+      *unet_output_size(geometry.branches.front().size_px.width, depth, valid);
+  if (geometry.output.size_px != Size{output, output} ||
+      std::abs(geometry.output.spacing_um - training.output.spacing_um) >
+          1e-9 * training.output.spacing_um) {
+    fail("the output must be the target branch's (" + std::to_string(output) +
+         " px at the training spacing)");
+  }
 }
 
 }  // namespace slidestream

@@ -108,6 +108,13 @@ TEST(TorchScript, TracedTwoInputModelReturningATupleMatchesPyTorch) {
   auto model = load_model(exports() / "two_input");
   EXPECT_EQ(model->geometry().branches.size(), 2u);
   EXPECT_EQ(model->architecture(), "torchscript");
+  // A scripted graph may fix its input sizes: it runs at model.yaml's geometry only.
+  EXPECT_FALSE(model->fully_convolutional());
+  ModelGeometry larger = model->geometry();
+  larger.branches[0].size_px.width *= 2;
+  EXPECT_THROW(model->use_geometry(larger), Error);
+  EXPECT_EQ(model->geometry().branches[0].size_px,
+            model->description().geometry.branches[0].size_px);
 }
 
 TEST(TorchScript, ColourClassifierMatchesPyTorch) {

@@ -55,8 +55,15 @@ class SegmentationModel {
   SegmentationModel(const SegmentationModel&) = delete;
   SegmentationModel& operator=(const SegmentationModel&) = delete;
 
-  /// Input branches (0 = target) and output, each {spacing_um, size_px}.
+  /// Input branches (0 = target) and output, each {spacing_um, size_px}, as predict() runs
+  /// them: model.yaml's training geometry until use_geometry() is called.
   virtual const ModelGeometry& geometry() const = 0;
+  /// Whether the network runs at other sizes than its training geometry (native HookNet and
+  /// U-Net: yes; TorchScript: no, its graph may fix them).
+  virtual bool fully_convolutional() const { return false; }
+  /// Runs at `geometry` from now on (from inference_geometry(), slidestream/models/shapes.hpp).
+  /// kModelError when the model is not fully convolutional or the sizes are illegal for it.
+  virtual void use_geometry(const ModelGeometry& geometry);
   /// Output classes in channel order; `value` is what labels.tif stores for the class.
   virtual const std::vector<LabelClass>& classes() const = 0;
   /// Whether outputs tile the plane exactly when stride = output size (valid convolutions);
